@@ -1,0 +1,8 @@
+"""emoshare_sb: SpeechBrain building blocks for speech emotion as perception.
+
+Emotion shares (ComParE 2023 Emotion Share), distributions of graders' votes
+and arousal/valence/dominance (MSP-Podcast), with the encoders, aggregators,
+heads, losses and whole-split metrics the published systems use.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Data preparation for the supported corpora and the shared audio pipeline."""

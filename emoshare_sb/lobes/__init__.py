@@ -1,0 +1,1 @@
+"""Encoders (front-ends) that turn waveforms into frame-level features."""

@@ -1,0 +1,193 @@
+"""HuggingFace SSL encoders (HuBERT, wav2vec2, WavLM, XLS-R) as SpeechBrain lobes.
+
+Built on :class:`speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2`, which
+loads any of these families from a hub id or a local folder, and fixes what
+matters for emotion work:
+
+* LayerDrop is disabled, so the number of hidden states never varies;
+* a frozen encoder stays in eval mode even when the Brain calls ``train()``;
+* waveform normalisation uses only the valid samples of each padded clip;
+* one hidden layer, the last one, or all of them can be returned.
+"""
+
+import torch
+from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
+from speechbrain.utils.logger import get_logger
+
+logger = get_logger(__name__)
+
+
+class SSLEncoder(Wav2Vec2):
+    """A self-supervised speech encoder with layer selection.
+
+    Arguments
+    ---------
+    source : str
+        A HuggingFace hub id (e.g. ``facebook/hubert-large-ll60k``) or a local
+        folder holding ``config.json``, the weights and
+        ``preprocessor_config.json``.
+    save_path : str
+        Where hub downloads are cached.
+    freeze : bool
+        If True the encoder is not trained and stays in eval mode.
+    freeze_feature_extractor : bool
+        When fine-tuning, keep the convolutional feature extractor frozen.
+    layer : int, "all" or None
+        ``None`` returns the last hidden state ``[B, T, C]``; an int ``k``
+        returns hidden state ``k`` (0 is the projected CNN output, ``L`` the
+        last transformer layer; negative counts from the end); ``"all"``
+        returns every hidden state stacked as ``[L + 1, B, T, C]``.
+    output_norm : bool
+        Apply a (non-affine) layer norm to the returned features.
+
+    Example
+    -------
+    >>> from emoshare_sb.synthetic import make_tiny_ssl_model
+    >>> source = make_tiny_ssl_model(str(getfixture("tmpdir") / "tiny"))
+    >>> encoder = SSLEncoder(source, save_path=str(getfixture("tmpdir")))
+    >>> wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.5])
+    >>> encoder(wavs, lens).shape
+    torch.Size([2, 49, 32])
+    >>> SSLEncoder(source, str(getfixture("tmpdir")), layer="all")(wavs, lens).shape
+    torch.Size([3, 2, 49, 32])
+    >>> encoder.train().model.training
+    False
+    """
+
+    def __init__(
+        self,
+        source,
+        save_path="pretrained_models",
+        freeze=True,
+        freeze_feature_extractor=True,
+        layer=None,
+        output_norm=False,
+    ):
+        super().__init__(
+            source=source,
+            save_path=save_path,
+            output_norm=output_norm,
+            freeze=freeze,
+            freeze_feature_extractor=freeze_feature_extractor,
+            output_all_hiddens=layer is not None,
+        )
+        num_hidden = self.model.config.num_hidden_layers + 1
+        if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
+            raise ValueError(
+                f"layer={layer} is out of range: '{source}' has {num_hidden} "
+                f"hidden states (0..{num_hidden - 1})"
+            )
+        if layer is not None and not isinstance(layer, int) and layer != "all":
+            raise ValueError(f"layer must be an int, 'all' or None, got {layer!r}")
+        self.layer = layer
+        self.num_layers = num_hidden
+        self.output_size = self.model.config.hidden_size
+
+    def override_config(self, config):
+        """Disables LayerDrop and SpecAugment-style masking in the HF config.
+
+        Arguments
+        ---------
+        config : transformers.PretrainedConfig
+            The loaded config.
+
+        Returns
+        -------
+        transformers.PretrainedConfig
+            The same config, modified.
+        """
+        config.layerdrop = 0.0
+        config.mask_time_prob = 0.0
+        config.mask_feature_prob = 0.0
+        return config
+
+    def train(self, mode=True):
+        """Sets training mode, keeping frozen parts in eval mode.
+
+        Arguments
+        ---------
+        mode : bool
+            Training mode for the trainable parts.
+
+        Returns
+        -------
+        SSLEncoder
+            self.
+        """
+        super().train(mode)
+        if self.freeze:
+            self.model.eval()
+        elif self.freeze_feature_extractor:
+            self.model.feature_extractor.eval()
+        return self
+
+    def extract_features(self, wav, wav_lens=None):
+        """Encodes a padded batch.
+
+        Arguments
+        ---------
+        wav : torch.Tensor
+            ``[B, samples]``, zero-padded.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (SpeechBrain convention).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, T, C]``, or ``[L + 1, B, T, C]`` with ``layer="all"``.
+        """
+        if wav_lens is None:
+            wav_lens = torch.ones(wav.shape[0], device=wav.device)
+        num_samples = torch.round(wav_lens * wav.shape[1]).long()
+        mask = torch.arange(wav.shape[1], device=wav.device)[None, :] < num_samples[:, None]
+        if self.normalize_wav:
+            wav = masked_normalize(wav, mask)
+        out = self.model(
+            wav,
+            attention_mask=mask.long(),
+            output_hidden_states=self.output_all_hiddens,
+        )
+        if self.layer is None:
+            feats = out.last_hidden_state
+        elif self.layer == "all":
+            feats = torch.stack(list(out.hidden_states), dim=0)
+        else:
+            feats = out.hidden_states[self.layer]
+        if self.output_norm:
+            feats = torch.nn.functional.layer_norm(feats, feats.shape[-1:])
+        return feats
+
+
+def masked_normalize(wav, mask, eps=1e-7):
+    """Zero-mean unit-variance normalisation over each clip's valid samples.
+
+    Padded samples stay zero, so a clip gets the same input whatever it is
+    batched with (the HF feature extractor's ``do_normalize``, done right for
+    padded batches).
+
+    Arguments
+    ---------
+    wav : torch.Tensor
+        ``[B, samples]``.
+    mask : torch.Tensor
+        ``[B, samples]`` bool, True on valid samples.
+    eps : float
+        Added to the variance.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, samples]``.
+
+    Example
+    -------
+    >>> wav = torch.tensor([[1.0, 3.0, 0.0], [1.0, 3.0, 5.0]])
+    >>> mask = torch.tensor([[True, True, False], [True, True, True]])
+    >>> masked_normalize(wav, mask)[0]
+    tensor([-1.,  1.,  0.])
+    """
+    weights = mask.to(wav.dtype)
+    count = weights.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = (wav * weights).sum(dim=1, keepdim=True) / count
+    var = (((wav - mean) * weights) ** 2).sum(dim=1, keepdim=True) / count
+    return torch.where(mask, (wav - mean) / torch.sqrt(var + eps), 0.0)

@@ -1,0 +1,1 @@
+"""Aggregators, heads and losses."""
