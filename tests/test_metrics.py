@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
 from emoshare_sb.metrics import (
     ccc_per_column,
     pearson_per_column,
     regression_scores,
     spearman_per_column,
 )
-from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
 
 REFERENCE = (
     pathlib.Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_official_score_on_reference_file(reference):
 def test_score_is_not_a_common_wrong_variant(reference):
     y_true, y_pred = reference
     flattened = scipy.stats.spearmanr(y_true.ravel(), y_pred.ravel())[0]
-    per_clip = np.nanmean([scipy.stats.spearmanr(t, p)[0] for t, p in zip(y_true, y_pred)])
+    per_clip = np.nanmean([scipy.stats.spearmanr(t, p)[0] for t, p in zip(y_true, y_pred, strict=True)])
     score = spearman_per_column(y_true, y_pred).mean()
     assert flattened == pytest.approx(0.564, abs=1e-3)
     assert per_clip == pytest.approx(0.545, abs=1e-3)

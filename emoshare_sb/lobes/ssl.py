@@ -36,7 +36,9 @@ class SSLEncoder(Wav2Vec2):
         ``None`` returns the last hidden state ``[B, T, C]``; an int ``k``
         returns hidden state ``k`` (0 is the projected CNN output, ``L`` the
         last transformer layer; negative counts from the end); ``"all"``
-        returns every hidden state stacked as ``[L + 1, B, T, C]``.
+        returns every hidden state stacked as ``[L + 1, B, T, C]``. With
+        transformers 5, hidden state ``L`` of pre-norm (large) models is taken
+        before the encoder's final layer norm, which the default applies.
     output_norm : bool
         Apply a (non-affine) layer norm to the returned features.
 
@@ -84,7 +86,7 @@ class SSLEncoder(Wav2Vec2):
         self.output_size = self.model.config.hidden_size
 
     def override_config(self, config):
-        """Disables LayerDrop and SpecAugment-style masking in the HF config.
+        """Disables LayerDrop, so every forward pass yields every hidden state.
 
         Arguments
         ---------
@@ -97,8 +99,6 @@ class SSLEncoder(Wav2Vec2):
             The same config, modified.
         """
         config.layerdrop = 0.0
-        config.mask_time_prob = 0.0
-        config.mask_feature_prob = 0.0
         return config
 
     def train(self, mode=True):

@@ -1,0 +1,37 @@
+# emoshare_sb: two commands on a fresh machine.
+#   make demo   builds an offline demo corpus + tiny encoder, trains the ComParE 2023
+#               recipe on it and prints the devel Spearman table
+#   make test   runs the test suite (what CI runs)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := demo
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: env demo test lint clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m emoshare_sb.synthetic --compare23 $(DEMO)/data --ssl $(DEMO)/tiny_hubert
+	$(PY) recipes/ComParE23/train.py hparams/hubert_attn.yaml \
+		--data_folder $(DEMO)/data --ssl_source $(DEMO)/tiny_hubert --encoder_dim 32 \
+		--output_folder $(DEMO)/results --number_of_epochs 15
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check emoshare_sb recipes tests benchmarks
+
+clean:
+	rm -rf $(DEMO)

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Recipe for ComParE 2023 Emotion Share: regress the share of listeners who
+hear each of nine emotions in a clip, scored by mean per-emotion Spearman.
+
+An SSL encoder (frozen by default) turns the waveform into frame features, an
+aggregator pools them over the valid frames and a head predicts one share per
+emotion. The N best checkpoints by devel Spearman are averaged for the final
+evaluation (as Morais et al. do), and devel/test predictions are written in the
+challenge's submission format.
+
+To run:
+    python recipes/ComParE23/train.py hparams/hubert_attn.yaml \
+        --data_folder /path/to/ComParE2023_EmotionShare
+
+Authors
+ * emoshare_sb contributors 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.checkpoints import average_checkpoints
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.logger import get_logger
+
+from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.compare23 import prepare_compare23
+from emoshare_sb.io import atomic_write, write_csv, write_json
+from emoshare_sb.metrics import (
+    PredictionCollector,
+    format_scores_table,
+    regression_scores,
+)
+
+logger = get_logger(__name__)
+
+
+class EmotionShareBrain(sb.Brain):
+    """Trains encoder + aggregator + head to regress per-clip emotion shares."""
+
+    def compute_forward(self, batch, stage):
+        """Encodes the padded waveforms, pools the valid frames, predicts shares."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        features = self.modules.ssl(wavs, wav_lens)
+        embeddings = self.modules.pooling(features, wav_lens)
+        return self.modules.head(embeddings)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Computes the loss; on devel/test also keeps predictions for scoring."""
+        targets = batch.targets.data
+        if stage != sb.Stage.TRAIN:
+            self.collector.append(batch.id, predictions, targets)
+        if torch.isnan(targets).any():  # unlabelled split (ComParE test)
+            return predictions.new_zeros(())
+        return self.hparams.compute_cost(predictions, targets)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Starts a fresh whole-split prediction collector for devel/test."""
+        if stage != sb.Stage.TRAIN:
+            self.collector = PredictionCollector()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Scores the whole split, logs, and checkpoints on devel Spearman."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            return
+        ids, predictions, targets = self.collector.gather()
+        scores = None
+        stats = {"loss": stage_loss}
+        if not torch.isnan(torch.from_numpy(targets)).any():
+            scores = regression_scores(targets, predictions, self.hparams.emotions)
+            stats.update({m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")})
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch},
+                train_stats=self.train_stats,
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"spearman": stats["spearman"]},
+                max_keys=["spearman"],
+                num_to_keep=self.hparams.num_averaged_checkpoints,
+            )
+        else:
+            self.test_outputs = {"ids": ids, "predictions": predictions, "scores": scores}
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the average of the N best checkpoints into the model and saves it."""
+        checkpoints = self.checkpointer.find_checkpoints(
+            max_key=max_key,
+            min_key=min_key,
+            max_num_checkpoints=self.hparams.num_averaged_checkpoints,
+        )
+        if not checkpoints:
+            raise RuntimeError(
+                f"No checkpoint to evaluate in {self.checkpointer.checkpoints_dir}: "
+                "train first (or check --output_folder)."
+            )
+        averaged = average_checkpoints(checkpoints, recoverable_name="model")
+        self.hparams.model.load_state_dict(averaged)
+        self.averaged_from = [
+            {"checkpoint": os.path.basename(c.path), "spearman": c.meta.get("spearman")}
+            for c in checkpoints
+        ]
+        if if_main_process():
+            folder = os.path.join(self.hparams.save_folder, "averaged")
+            with atomic_write(os.path.join(folder, "model.ckpt"), "wb") as handle:
+                torch.save(averaged, handle)
+            write_json(os.path.join(folder, "averaged_from.json"), self.averaged_from)
+
+
+def dataio_prep(hparams):
+    """Builds train/devel/test datasets from the manifests data prep wrote.
+
+    Training clips are randomly cropped to ``train_window`` seconds; devel and
+    test clips are scored whole, sorted by duration to limit padding.
+    """
+    sample_rate = hparams["sample_rate"]
+    window = int(hparams["train_window"] * sample_rate)
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def train_audio_pipeline(wav):
+        return random_crop(read_audio(wav, sample_rate), window)
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def eval_audio_pipeline(wav):
+        return read_audio(wav, sample_rate)
+
+    @sb.utils.data_pipeline.takes(*hparams["emotions"])
+    @sb.utils.data_pipeline.provides("targets")
+    def target_pipeline(*shares):
+        return torch.tensor([float(share) for share in shares])
+
+    datasets = {}
+    for split in ("train", "devel", "test"):
+        audio = train_audio_pipeline if split == "train" else eval_audio_pipeline
+        dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
+            csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
+            dynamic_items=[audio, target_pipeline],
+            output_keys=["id", "sig", "targets"],
+        )
+        if split != "train":
+            dataset = dataset.filtered_sorted(sort_key="duration")
+        datasets[split] = dataset
+    return datasets
+
+
+def check_encoder_dim(hparams):
+    """Fails early, with the fix, when encoder_dim does not match the encoder."""
+    actual = hparams["ssl"].output_size
+    if actual != hparams["encoder_dim"]:
+        raise ValueError(
+            f"The encoder '{hparams['ssl_source']}' outputs {actual}-dim features "
+            f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
+        )
+
+
+def write_outputs(hparams, results):
+    """Writes predictions/<split>.csv and results.json, and logs the tables."""
+    emotions = hparams["emotions"]
+    summary = {"ssl_source": hparams["ssl_source"], "averaged_from": results.pop("averaged_from")}
+    for split, outputs in results.items():
+        rows = [
+            {"filename": clip, **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)}}
+            for clip, row in zip(outputs["ids"], outputs["predictions"], strict=True)
+        ]
+        path = os.path.join(hparams["output_folder"], "predictions", f"{split}.csv")
+        write_csv(path, rows, ["filename"] + emotions)
+        summary[split] = outputs["scores"]
+        if outputs["scores"] is not None:
+            logger.info(
+                "\n" + format_scores_table(outputs["scores"], emotions, f"{split} ({len(rows)} clips)")
+            )
+    write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    check_encoder_dim(hparams)
+
+    run_on_main(
+        prepare_compare23,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["save_folder"],
+            "audio_folder": hparams["audio_folder"],
+            "emotions": hparams["emotions"],
+            "skip_prep": hparams["skip_prep"],
+        },
+    )
+    datasets = dataio_prep(hparams)
+
+    brain = EmotionShareBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["devel"],
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["eval_dataloader_options"],
+    )
+
+    results = {}
+    for split in ("devel", "test"):
+        brain.evaluate(
+            datasets[split],
+            max_key="spearman",
+            test_loader_kwargs=hparams["eval_dataloader_options"],
+        )
+        results[split] = brain.test_outputs
+    results["averaged_from"] = brain.averaged_from
+    if if_main_process():
+        write_outputs(hparams, results)

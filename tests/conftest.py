@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny random encoders and small generated corpora.
+
+Everything is generated offline; nothing touches the network.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from emoshare_sb.synthetic import make_compare23_corpus, make_tiny_ssl_model  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_hubert(tmp_path_factory):
+    """A tiny random HuBERT saved as a local HF folder (hidden size 32, 2 layers)."""
+    return make_tiny_ssl_model(str(tmp_path_factory.mktemp("tiny_hubert")), "hubert")
+
+
+@pytest.fixture(scope="session")
+def small_compare23(tmp_path_factory):
+    """A ComParE 2023 layout corpus of 12/6/6 clips, test labels withheld."""
+    root = tmp_path_factory.mktemp("compare23") / "corpus"
+    return make_compare23_corpus(str(root), n_train=12, n_devel=6, n_test=6, seed=3)
+
+
+def run_recipe(recipe, hparams, *overrides, timeout=900):
+    """Runs a recipe script in a subprocess; returns the completed process.
+
+    Fails the test with the tail of the output when the script fails.
+    """
+    command = [sys.executable, str(REPO / recipe), str(REPO / hparams), *map(str, overrides)]
+    process = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    if process.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} failed ({process.returncode}):\n"
+            f"{process.stdout[-3000:]}\n{process.stderr[-5000:]}"
+        )
+    return process
