@@ -27,7 +27,6 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.data.compare23 import prepare_compare23
 from emoshare_sb.io import atomic_write, write_csv, write_json
 from emoshare_sb.metrics import (
     PredictionCollector,
@@ -45,7 +44,7 @@ class EmotionShareBrain(sb.Brain):
         """Encodes the padded waveforms, pools the valid frames, predicts shares."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        features = self.modules.ssl(wavs, wav_lens)
+        features = self.modules.encoder(wavs, wav_lens)
         embeddings = self.modules.pooling(features, wav_lens)
         return self.modules.head(embeddings)
 
@@ -153,10 +152,11 @@ def dataio_prep(hparams):
 
 def check_encoder_dim(hparams):
     """Fails early, with the fix, when encoder_dim does not match the encoder."""
-    actual = hparams["ssl"].output_size
+    actual = hparams["encoder"].output_size
     if actual != hparams["encoder_dim"]:
         raise ValueError(
-            f"The encoder '{hparams['ssl_source']}' outputs {actual}-dim features "
+            f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
+            f"outputs {actual}-dim features "
             f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
         )
 
@@ -164,7 +164,10 @@ def check_encoder_dim(hparams):
 def write_outputs(hparams, results):
     """Writes predictions/<split>.csv and results.json, and logs the tables."""
     emotions = hparams["emotions"]
-    summary = {"ssl_source": hparams["ssl_source"], "averaged_from": results.pop("averaged_from")}
+    summary = {
+        "ssl_source": hparams.get("ssl_source"),
+        "averaged_from": results.pop("averaged_from"),
+    }
     for split, outputs in results.items():
         rows = [
             {"filename": clip, **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)}}
@@ -192,16 +195,8 @@ if __name__ == "__main__":
     )
     check_encoder_dim(hparams)
 
-    run_on_main(
-        prepare_compare23,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["save_folder"],
-            "audio_folder": hparams["audio_folder"],
-            "emotions": hparams["emotions"],
-            "skip_prep": hparams["skip_prep"],
-        },
-    )
+    # Writes the train/devel/test manifests (once, on the main process).
+    run_on_main(hparams["prepare_data"])
     datasets = dataio_prep(hparams)
 
     brain = EmotionShareBrain(
