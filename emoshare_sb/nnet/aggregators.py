@@ -1,0 +1,526 @@
+"""Length-aware aggregators: frame-level features ``[B, T, C]`` to one vector per clip.
+
+Every module here follows the interface of :mod:`emoshare_sb.nnet.pooling`:
+``forward(x [B, T, C], lengths [B]) -> [B, D]`` with SpeechBrain relative
+lengths, and padded frames never influence the output (in eval mode), so a
+clip's embedding does not depend on what it was batched with. Each module
+has an ``output_size`` attribute (``D``).
+
+* :class:`MaskedAttentiveStatisticsPooling`: ECAPA's attentive statistics
+  pooling (attention-weighted mean and standard deviation);
+* :class:`ECAPAAggregator`: SpeechBrain's ECAPA-TDNN over SSL features, as in
+  Morais et al. (2022);
+* :class:`CNNLSTM`: architectures 1 and 2 of Mohapatra et al. (2023),
+  CNN + 2-layer LSTM, optionally with the hidden-state-query attention;
+* :class:`TCGRU`: the temporal-convolution GRU of Mitra et al. (2025).
+
+Two defects of SpeechBrain's ECAPA pieces are worked around here:
+
+* SpeechBrain's ``AttentiveStatisticsPooling`` and ``SEBlock`` build their
+  masks as ``arange(T) < lengths * T`` without rounding; for many ``(n, T)``
+  the float32 product ``(n / T) * T`` exceeds ``n`` and one padded frame is
+  counted as valid. The modules here pass ``(n - 0.5) / T`` instead, which
+  selects exactly ``n`` frames.
+* SpeechBrain's ``Conv1d`` pads with ``reflect``: at the end of a clip in a
+  padded batch a convolution sees padding instead of the reflected clip. The
+  ECAPA aggregator switches its convolutions to zero padding and zeroes the
+  padded frames before every convolution, which reproduces exactly what the
+  unpadded clip sees.
+"""
+
+import torch
+from speechbrain.lobes.models.ECAPA_TDNN import (
+    ECAPA_TDNN,
+    AttentiveStatisticsPooling,
+    SERes2NetBlock,
+)
+from speechbrain.nnet.CNN import Conv1d as SBConv1d
+
+from emoshare_sb.nnet.pooling import frame_mask
+
+
+def exact_relative_lengths(mask):
+    """Relative lengths that SpeechBrain's unrounded masks read back exactly.
+
+    SpeechBrain's ``length_to_mask(lengths * T)`` keeps frames ``t < lengths *
+    T``; with ``lengths = (n - 0.5) / T`` that is exactly the first ``n``
+    frames, whatever the float rounding.
+
+    Arguments
+    ---------
+    mask : torch.Tensor
+        ``[B, T]`` bool mask of the valid frames (see
+        :func:`emoshare_sb.nnet.pooling.frame_mask`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B]`` float relative lengths.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.dataio import length_to_mask
+    >>> mask = torch.tensor([[True, True, True, False, False, False, False]])
+    >>> rel = exact_relative_lengths(mask)
+    >>> length_to_mask(rel * 7, max_len=7).bool().equal(mask)
+    True
+    """
+    return (mask.sum(dim=1).float() - 0.5) / mask.shape[1]
+
+
+def _masked_mean(x, mask):
+    """Mean of ``x`` ``[B, T, C]`` over the frames where ``mask`` ``[B, T]`` is True."""
+    weights = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+class MaskedAttentiveStatisticsPooling(torch.nn.Module):
+    """Attentive statistics pooling over the valid frames.
+
+    A wrapper of SpeechBrain's ``AttentiveStatisticsPooling`` (the pooling of
+    ECAPA-TDNN): a small TDNN scores every frame and channel, the scores are
+    softmax-normalised over the valid frames, and the attention-weighted mean
+    and standard deviation are concatenated. With ``global_context`` the
+    scorer also sees the clip's (masked) mean and standard deviation.
+
+    SpeechBrain's layer takes relative lengths but does not round them (see
+    the module docstring); this wrapper passes lengths that select exactly the
+    valid frames, and takes and returns SpeechBrain's usual ``[B, T, C]`` /
+    ``[B, D]`` layout.
+
+    Arguments
+    ---------
+    input_size : int
+        Feature dimension ``C``.
+    hidden_size : int
+        Attention channels of the scoring TDNN.
+    global_context : bool
+        Let the scorer see the clip-level mean and standard deviation.
+
+    Example
+    -------
+    >>> pool = MaskedAttentiveStatisticsPooling(input_size=16, hidden_size=8).eval()
+    >>> x = torch.randn(2, 10, 16)
+    >>> pool(x, torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 32])
+    >>> pool.output_size
+    32
+    """
+
+    def __init__(self, input_size, hidden_size=128, global_context=True):
+        super().__init__()
+        self.asp = AttentiveStatisticsPooling(
+            input_size, attention_channels=hidden_size, global_context=global_context
+        )
+        self.output_size = 2 * input_size
+
+    def forward(self, x, lengths=None):
+        """Pools ``[B, T, C]`` features into ``[B, 2C]`` (mean, then std).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[B, T, C]`` features.
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, 2C]``.
+        """
+        mask = frame_mask(x, lengths)
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
+        pooled = self.asp(x.transpose(1, 2), lengths=exact_relative_lengths(mask))
+        return pooled.squeeze(-1)
+
+
+class ECAPAAggregator(ECAPA_TDNN):
+    """SpeechBrain's ECAPA-TDNN as an aggregator of SSL features.
+
+    Morais et al. (2022) feed (fine-tuned) wav2vec 2.0 / HuBERT features to an
+    ECAPA-TDNN and classify its utterance embedding. This subclass keeps
+    SpeechBrain's modules and parameters (its state dict is an
+    ``ECAPA_TDNN`` state dict) and changes the forward pass so that padding
+    does not change the embedding:
+
+    * convolutions use zero padding instead of ``reflect``, and padded frames
+      are zeroed before every convolution, inside the Res2Net blocks too, so
+      the last valid frames see exactly the zeros an unpadded clip sees;
+    * the squeeze-excitation means and the attentive statistics pooling use
+      exact frame counts (SpeechBrain's unrounded masks can admit one padded
+      frame).
+
+    BatchNorm is per frame in eval mode, so eval-mode embeddings are
+    independent of padding and batch. In training mode BatchNorm statistics
+    come from the whole padded batch, padded frames included (as in every
+    SpeechBrain ECAPA recipe), and a batch of one clip fails in the final
+    BatchNorm. Under DDP, SpeechBrain converts BatchNorm to SyncBatchNorm,
+    which needs GPUs; nothing here depends on either.
+
+    Arguments
+    ---------
+    input_size : int
+        Feature dimension ``C`` (e.g. 1024 for large SSL models).
+    lin_neurons : int
+        Embedding size.
+    channels : sequence of int
+        Output channels of the TDNN, the SE-Res2Net blocks and the
+        multi-layer aggregation (SpeechBrain's default, the "C=512" ECAPA).
+    kernel_sizes : sequence of int
+        Kernel size of each of those layers.
+    dilations : sequence of int
+        Dilation of each of those layers.
+    attention_channels : int
+        Channels of the attentive statistics pooling.
+    res2net_scale : int
+        Scale of the Res2Net blocks.
+    se_channels : int
+        Bottleneck of the squeeze-excitation blocks.
+    global_context : bool
+        Global context in the attentive statistics pooling.
+    groups : sequence of int
+        Convolution groups of each layer.
+    dropout : float
+        Channel dropout in the TDNN blocks.
+    activation : type
+        Activation class.
+
+    Example
+    -------
+    >>> ecapa = ECAPAAggregator(input_size=32, lin_neurons=16,
+    ...                         channels=[64, 64, 64, 64, 192]).eval()
+    >>> ecapa(torch.randn(3, 40, 32), torch.tensor([1.0, 0.7, 0.3])).shape
+    torch.Size([3, 16])
+    >>> sum(p.numel() for p in ECAPAAggregator(input_size=1024).parameters())
+    8610688
+    """
+
+    def __init__(
+        self,
+        input_size,
+        lin_neurons=192,
+        channels=(512, 512, 512, 512, 1536),
+        kernel_sizes=(5, 3, 3, 3, 1),
+        dilations=(1, 2, 3, 4, 1),
+        attention_channels=128,
+        res2net_scale=8,
+        se_channels=128,
+        global_context=True,
+        groups=(1, 1, 1, 1, 1),
+        dropout=0.0,
+        activation=torch.nn.ReLU,
+    ):
+        super().__init__(
+            input_size,
+            lin_neurons=lin_neurons,
+            activation=activation,
+            channels=list(channels),
+            kernel_sizes=list(kernel_sizes),
+            dilations=list(dilations),
+            attention_channels=attention_channels,
+            res2net_scale=res2net_scale,
+            se_channels=se_channels,
+            global_context=global_context,
+            groups=list(groups),
+            dropout=dropout,
+        )
+        for module in self.modules():
+            if isinstance(module, SBConv1d):
+                module.padding_mode = "constant"
+        self.output_size = lin_neurons
+
+    def forward(self, x, lengths=None):
+        """Embeds ``[B, T, C]`` features into ``[B, lin_neurons]``.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[B, T, C]`` features.
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, lin_neurons]``.
+        """
+        mask = frame_mask(x, lengths)
+        rel = exact_relative_lengths(mask)
+        valid = mask.unsqueeze(1)  # [B, 1, T]
+        x = x.transpose(1, 2).masked_fill(~valid, 0.0)
+
+        outputs = []
+        for layer in self.blocks:
+            if isinstance(layer, SERes2NetBlock):
+                x = self._se_res2net(layer, x, valid, rel)
+            else:
+                x = layer(x).masked_fill(~valid, 0.0)
+            outputs.append(x)
+
+        # Multi-layer aggregation (kernel 1: frame-wise) and pooling.
+        x = self.mfa(torch.cat(outputs[1:], dim=1))
+        x = self.asp(x, lengths=rel)
+        x = self.asp_bn(x)
+        return self.fc(x).squeeze(-1)
+
+    @staticmethod
+    def _se_res2net(block, x, valid, rel):
+        """SpeechBrain's ``SERes2NetBlock.forward`` with padded frames zeroed."""
+        residual = block.shortcut(x) if block.shortcut else x
+        x = block.tdnn1(x).masked_fill(~valid, 0.0)
+        res2net = block.res2net_block
+        chunks = []
+        for i, x_i in enumerate(torch.chunk(x, res2net.scale, dim=1)):
+            if i == 0:
+                y_i = x_i
+            elif i == 1:
+                y_i = res2net.blocks[0](x_i).masked_fill(~valid, 0.0)
+            else:
+                y_i = res2net.blocks[i - 1](x_i + y_i).masked_fill(~valid, 0.0)
+            chunks.append(y_i)
+        x = block.tdnn2(torch.cat(chunks, dim=1))
+        x = block.se_block(x, rel)
+        return (x + residual).masked_fill(~valid, 0.0)
+
+
+class CNNLSTM(torch.nn.Module):
+    """CNN + LSTM aggregator of Mohapatra et al. (2023), with optional attention.
+
+    Architecture 1: a stack of 1-D convolutions (kernel 3, ReLU) followed by a
+    max-pooling that halves the sequence length, a 2-layer LSTM, and the mean
+    of the LSTM outputs over the valid steps (their eq. 1).
+
+    Architecture 2 (``attention=True``): the final hidden states of both LSTM
+    layers, ``h_n`` ``[2, B, H]``, are flattened to ``[B, 2H]`` and projected
+    to a query ``Q = W_Q h'_n`` (eq. 2a); the query attends over the LSTM
+    outputs, which are both keys and values (eq. 2b), with the padded steps
+    masked out. The paper's text scales the scores by ``1 / W_l``; its
+    released code (and the default here) uses the usual ``1 / sqrt(W_l)``.
+
+    The paper trains one network per emotion; this is one multi-output model
+    (the heads are separate). The defaults are the sizes of the released code
+    (convolutions 1024 -> 768 -> 384 -> 192, LSTM of 512). Lengths are
+    propagated through the pooling (``ceil(n / 2)`` valid steps, the last
+    odd frame kept) and the LSTM runs on packed sequences, so padding does not
+    change the output.
+
+    Arguments
+    ---------
+    input_size : int
+        Feature dimension ``C``.
+    conv_channels : sequence of int
+        Output channels of each convolution (``W_c`` is the last one).
+    kernel_size : int
+        Convolution kernel size (odd; "same" zero padding).
+    hidden_size : int
+        LSTM size ``W_l`` (the embedding size).
+    num_layers : int
+        LSTM layers.
+    attention : bool
+        Architecture 2 (attention) instead of architecture 1 (mean).
+    scale : float, optional
+        Attention score scale; None is ``1 / sqrt(hidden_size)``.
+    dropout : float
+        Dropout between LSTM layers.
+
+    Example
+    -------
+    >>> model = CNNLSTM(input_size=32, conv_channels=(24, 16), hidden_size=20,
+    ...                 attention=True)
+    >>> model(torch.randn(3, 15, 32), torch.tensor([1.0, 0.6, 0.1])).shape
+    torch.Size([3, 20])
+    >>> sum(p.numel() for p in CNNLSTM(1024).parameters())
+    7013696
+    >>> sum(p.numel() for p in CNNLSTM(1024, attention=True).parameters())
+    7538496
+    """
+
+    def __init__(
+        self,
+        input_size,
+        conv_channels=(768, 384, 192),
+        kernel_size=3,
+        hidden_size=512,
+        num_layers=2,
+        attention=False,
+        scale=None,
+        dropout=0.0,
+    ):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        sizes = [input_size] + list(conv_channels)
+        self.convs = torch.nn.ModuleList(
+            torch.nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2)
+            for c_in, c_out in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.activation = torch.nn.ReLU()
+        self.pool = torch.nn.MaxPool1d(kernel_size=2, stride=2, ceil_mode=True)
+        self.lstm = torch.nn.LSTM(
+            sizes[-1],
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.attention = attention
+        self.scale = scale
+        if attention:
+            self.query = torch.nn.Linear(num_layers * hidden_size, hidden_size)
+        self.output_size = hidden_size
+
+    def forward(self, x, lengths=None):
+        """Embeds ``[B, T, C]`` features into ``[B, hidden_size]``.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[B, T, C]`` features.
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, hidden_size]``.
+        """
+        mask = frame_mask(x, lengths)
+        valid = mask.unsqueeze(1)
+        h = x.transpose(1, 2)
+        for conv in self.convs:
+            h = self.activation(conv(h.masked_fill(~valid, 0.0)))
+        # Halve the length; padded frames never win the max.
+        h = self.pool(h.masked_fill(~valid, float("-inf")))
+        steps = (mask.sum(dim=1) + 1) // 2
+        mask = torch.arange(h.shape[-1], device=h.device)[None, :] < steps[:, None]
+        h = h.masked_fill(~mask.unsqueeze(1), 0.0).transpose(1, 2)
+
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            h, steps.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, (h_n, _) = self.lstm(packed)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=True, total_length=h.shape[1]
+        )
+        if not self.attention:
+            return _masked_mean(out, mask)
+        query = self.query(h_n.transpose(0, 1).reshape(h_n.shape[1], -1))
+        attended = torch.nn.functional.scaled_dot_product_attention(
+            query.unsqueeze(1), out, out, attn_mask=mask.unsqueeze(1), scale=self.scale
+        )
+        return attended.squeeze(1)
+
+
+class TCGRU(torch.nn.Module):
+    """Temporal-convolution GRU (TC-GRU) of Mitra et al. (2025).
+
+    A temporal convolution (kernel 3, ReLU), two GRU layers of 256 units and
+    an embedding layer of 256 units. With ``conv_channels=256`` on
+    1024-dimensional features (HuBERT/WavLM large) the model has 1.64 M
+    parameters, the "1.6M parameters" of the paper's appendix A.8 (the
+    convolution holds 0.79 M, the GRUs 0.79 M, the embedding 0.07 M); the
+    multi-task output heads are separate.
+
+    The paper names no pooling stage between the GRU and the embedding layer,
+    i.e. the GRU is used sequence-to-one: by default the embedding is computed
+    from the final hidden state of the top GRU layer, taken at each clip's
+    last valid frame (packed sequences). ``pooling="mean"`` uses the mean of
+    the GRU outputs over the valid frames instead.
+
+    Arguments
+    ---------
+    input_size : int
+        Feature dimension ``C``.
+    conv_channels : int
+        Output channels of the temporal convolution.
+    kernel_size : int
+        Temporal convolution kernel size (odd; "same" zero padding).
+    gru_size : int
+        Units per GRU layer.
+    num_layers : int
+        GRU layers.
+    embedding_size : int
+        Size of the embedding layer (the output).
+    pooling : str
+        ``"last"`` (final hidden state) or ``"mean"`` (masked mean of the
+        GRU outputs).
+    dropout : float
+        Dropout between GRU layers.
+    activation : type
+        Activation class after the convolution and the embedding layer.
+
+    Example
+    -------
+    >>> model = TCGRU(input_size=1024)
+    >>> sum(p.numel() for p in model.parameters())
+    1641984
+    >>> model(torch.randn(2, 50, 1024), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 256])
+    """
+
+    def __init__(
+        self,
+        input_size=1024,
+        conv_channels=256,
+        kernel_size=3,
+        gru_size=256,
+        num_layers=2,
+        embedding_size=256,
+        pooling="last",
+        dropout=0.0,
+        activation=torch.nn.ReLU,
+    ):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+        self.conv = torch.nn.Conv1d(
+            input_size, conv_channels, kernel_size, padding=kernel_size // 2
+        )
+        self.conv_activation = activation()
+        self.gru = torch.nn.GRU(
+            conv_channels,
+            gru_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.embedding = torch.nn.Sequential(
+            torch.nn.Linear(gru_size, embedding_size), activation()
+        )
+        self.pooling = pooling
+        self.output_size = embedding_size
+
+    def forward(self, x, lengths=None):
+        """Embeds ``[B, T, C]`` features into ``[B, embedding_size]``.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[B, T, C]`` features.
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, embedding_size]``.
+        """
+        mask = frame_mask(x, lengths)
+        h = x.masked_fill(~mask.unsqueeze(-1), 0.0).transpose(1, 2)
+        h = self.conv_activation(self.conv(h)).transpose(1, 2)
+        steps = mask.sum(dim=1)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            h, steps.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, h_n = self.gru(packed)
+        if self.pooling == "last":
+            summary = h_n[-1]
+        else:
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                out, batch_first=True, total_length=h.shape[1]
+            )
+            summary = _masked_mean(out, mask)
+        return self.embedding(summary)
