@@ -51,6 +51,11 @@ def test_results_json_has_devel_scores_and_no_test_scores_without_labels(debug_r
     assert set(results["devel"]["spearman"]) == set(COMPARE23_EMOTIONS) | {"mean"}
     assert results["test"] is None
     assert 1 <= len(results["averaged_from"]) <= 5
+    # The best checkpoint alone is evaluated and reported next to the average.
+    best = results["best_checkpoint"]
+    assert len(best["checkpoints"]) == 1 and best["test"] is None
+    assert set(best["devel"]["spearman"]) == set(COMPARE23_EMOTIONS) | {"mean"}
+    assert (debug_run / "predictions" / "best" / "devel.csv").is_file()
 
 
 def test_averaged_model_is_the_mean_of_the_best_checkpoints(debug_run):
@@ -78,6 +83,7 @@ def test_short_run_learns(learning_run):
     results = json.loads((learning_run / "results.json").read_text())
     assert results["devel"]["spearman"]["mean"] > 0.3
     assert results["test"]["spearman"]["mean"] > 0.3
+    assert results["best_checkpoint"]["devel"]["spearman"]["mean"] > 0.3
 
 
 def test_averaged_weights_equal_the_mean_of_the_three_best(learning_run):

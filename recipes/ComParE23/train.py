@@ -19,32 +19,48 @@ Authors
 import os
 import sys
 
+import numpy as np
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
+from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.io import atomic_write, write_csv, write_json
+from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import (
     PredictionCollector,
     format_scores_table,
     regression_scores,
 )
+from emoshare_sb.windows import average_by_owner, split_into_windows
 
 logger = get_logger(__name__)
 
 
-class EmotionShareBrain(sb.Brain):
-    """Trains encoder + aggregator + head to regress per-clip emotion shares."""
+class EmotionShareBrain(EmotionBrain):
+    """Trains encoder + aggregator + head to regress per-clip emotion shares.
+
+    Optimizers, the encoder's frozen start, checkpoint averaging and CPU DDP
+    come from :class:`emoshare_sb.brain.EmotionBrain`.
+    """
 
     def compute_forward(self, batch, stage):
-        """Encodes the padded waveforms, pools the valid frames, predicts shares."""
+        """Predicts shares; at evaluation, optionally per sliding window, averaged per clip."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        features = self.modules.encoder(wavs, wav_lens)
+        window = int(self.hparams.eval_window * self.hparams.sample_rate)
+        if stage != sb.Stage.TRAIN and window > 0:
+            hop = int(self.hparams.eval_hop * self.hparams.sample_rate)
+            windows, window_lens, owners = split_into_windows(wavs, wav_lens, window, hop)
+            window_predictions = self.predict(windows, window_lens)
+            return average_by_owner(window_predictions, owners, wavs.shape[0])
+        return self.predict(wavs, wav_lens)
+
+    def predict(self, wavs, wav_lens):
+        """Encodes the padded waveforms, pools the valid frames, predicts shares."""
+        features = self.encode(wavs, wav_lens)
         embeddings = self.modules.pooling(features, wav_lens)
         return self.modules.head(embeddings)
 
@@ -55,7 +71,8 @@ class EmotionShareBrain(sb.Brain):
             self.collector.append(batch.id, predictions, targets)
         if torch.isnan(targets).any():  # unlabelled split (ComParE test)
             return predictions.new_zeros(())
-        return self.hparams.compute_cost(predictions, targets)
+        # In float32 even under mixed precision: CCC divides small variances.
+        return self.hparams.compute_cost(predictions.float(), targets)
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split prediction collector for devel/test."""
@@ -63,19 +80,20 @@ class EmotionShareBrain(sb.Brain):
             self.collector = PredictionCollector()
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Scores the whole split, logs, and checkpoints on devel Spearman."""
+        """Scores the whole split, logs, anneals, and checkpoints on devel Spearman."""
         if stage == sb.Stage.TRAIN:
             self.train_stats = {"loss": stage_loss}
             return
         ids, predictions, targets = self.collector.gather()
         scores = None
         stats = {"loss": stage_loss}
-        if not torch.isnan(torch.from_numpy(targets)).any():
+        if not np.isnan(targets).any():
             scores = regression_scores(targets, predictions, self.hparams.emotions)
             stats.update({m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")})
         if stage == sb.Stage.VALID:
+            learning_rates = self.update_learning_rates(stage_loss)
             self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch},
+                stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
@@ -86,30 +104,6 @@ class EmotionShareBrain(sb.Brain):
             )
         else:
             self.test_outputs = {"ids": ids, "predictions": predictions, "scores": scores}
-
-    def on_evaluate_start(self, max_key=None, min_key=None):
-        """Loads the average of the N best checkpoints into the model and saves it."""
-        checkpoints = self.checkpointer.find_checkpoints(
-            max_key=max_key,
-            min_key=min_key,
-            max_num_checkpoints=self.hparams.num_averaged_checkpoints,
-        )
-        if not checkpoints:
-            raise RuntimeError(
-                f"No checkpoint to evaluate in {self.checkpointer.checkpoints_dir}: "
-                "train first (or check --output_folder)."
-            )
-        averaged = average_checkpoints(checkpoints, recoverable_name="model")
-        self.hparams.model.load_state_dict(averaged)
-        self.averaged_from = [
-            {"checkpoint": os.path.basename(c.path), "spearman": c.meta.get("spearman")}
-            for c in checkpoints
-        ]
-        if if_main_process():
-            folder = os.path.join(self.hparams.save_folder, "averaged")
-            with atomic_write(os.path.join(folder, "model.ckpt"), "wb") as handle:
-                torch.save(averaged, handle)
-            write_json(os.path.join(folder, "averaged_from.json"), self.averaged_from)
 
 
 def dataio_prep(hparams):
@@ -161,25 +155,34 @@ def check_encoder_dim(hparams):
         )
 
 
+def write_predictions(path, emotions, outputs):
+    """Writes one prediction CSV in the challenge's submission format."""
+    rows = [
+        {"filename": clip, **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)}}
+        for clip, row in zip(outputs["ids"], outputs["predictions"], strict=True)
+    ]
+    write_csv(path, rows, ["filename"] + emotions)
+
+
 def write_outputs(hparams, results):
-    """Writes predictions/<split>.csv and results.json, and logs the tables."""
+    """Writes predictions (averaged model; best checkpoint under best/), results.json
+    and the results tables in the log."""
     emotions = hparams["emotions"]
-    summary = {
-        "ssl_source": hparams.get("ssl_source"),
-        "averaged_from": results.pop("averaged_from"),
-    }
-    for split, outputs in results.items():
-        rows = [
-            {"filename": clip, **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)}}
-            for clip, row in zip(outputs["ids"], outputs["predictions"], strict=True)
-        ]
-        path = os.path.join(hparams["output_folder"], "predictions", f"{split}.csv")
-        write_csv(path, rows, ["filename"] + emotions)
-        summary[split] = outputs["scores"]
-        if outputs["scores"] is not None:
-            logger.info(
-                "\n" + format_scores_table(outputs["scores"], emotions, f"{split} ({len(rows)} clips)")
-            )
+    folder = os.path.join(hparams["output_folder"], "predictions")
+    summary = {"ssl_source": hparams.get("ssl_source")}
+    for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
+        scores = {"checkpoints": results[variant].pop("checkpoints")}
+        for split, outputs in results[variant].items():
+            write_predictions(os.path.join(folder, subfolder, f"{split}.csv"), emotions, outputs)
+            scores[split] = outputs["scores"]
+            if outputs["scores"] is not None:
+                title = f"{split}, {variant} model ({len(outputs['ids'])} clips)"
+                logger.info("\n" + format_scores_table(outputs["scores"], emotions, title))
+        if variant == AVERAGED:  # the system's result
+            summary["averaged_from"] = scores.pop("checkpoints")
+            summary.update(scores)
+        else:
+            summary["best_checkpoint"] = scores
     write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
 
 
@@ -214,14 +217,18 @@ if __name__ == "__main__":
         valid_loader_kwargs=hparams["eval_dataloader_options"],
     )
 
+    # The best checkpoint alone, then the average of the N best (the system).
     results = {}
-    for split in ("devel", "test"):
-        brain.evaluate(
-            datasets[split],
-            max_key="spearman",
-            test_loader_kwargs=hparams["eval_dataloader_options"],
-        )
-        results[split] = brain.test_outputs
-    results["averaged_from"] = brain.averaged_from
+    for variant in (BEST, AVERAGED):
+        brain.evaluation_variant = variant
+        results[variant] = {}
+        for split in ("devel", "test"):
+            brain.evaluate(
+                datasets[split],
+                max_key="spearman",
+                test_loader_kwargs=hparams["eval_dataloader_options"],
+            )
+            results[variant][split] = brain.test_outputs
+        results[variant]["checkpoints"] = brain.evaluated_checkpoints
     if if_main_process():
         write_outputs(hparams, results)

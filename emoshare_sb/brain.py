@@ -1,0 +1,215 @@
+"""The parts of a SpeechBrain ``Brain`` that every emotion recipe here shares.
+
+A recipe subclasses :class:`EmotionBrain` and writes its own
+``compute_forward``, ``compute_objectives`` and ``on_stage_end``; this class
+adds, through the standard Brain hooks:
+
+* **two optimizers when fine-tuning** (:meth:`init_optimizers`): ``opt_class``
+  trains the downstream ``model`` (aggregator + head, and anything else the
+  YAML puts in it, e.g. a learned layer mix), and ``encoder_opt_class`` trains
+  the encoder's remaining trainable parameters at its own learning rate. Both
+  are registered with the checkpointer;
+* **a frozen start for the encoder** (:meth:`freeze_optimizers`,
+  :meth:`encode`): with ``encoder_freeze_steps: K`` the encoder is neither
+  updated nor back-propagated through for the first K optimizer steps;
+* **per-optimizer learning-rate schedules** (:meth:`update_learning_rates`):
+  ``lr_schedulers`` maps an optimizer name (``model_optimizer``,
+  ``encoder_optimizer``) to a SpeechBrain scheduler called with a metric;
+* **evaluation with the best or the averaged checkpoint**
+  (:meth:`load_evaluation_model`): every module recoverable (the ``model``,
+  and the ``encoder`` when it is fine-tuned) is loaded from the best
+  checkpoint, or averaged over the N best as Morais et al. do
+  (``speechbrain.utils.checkpoints.average_checkpoints``), and the average is
+  saved;
+* **multi-process training on CPU** (:meth:`_wrap_distributed`): SpeechBrain
+  converts BatchNorm to SyncBatchNorm under DDP, which only runs on CUDA; here
+  the conversion is done on CUDA only, so ``torchrun`` with the gloo backend
+  works for recipes with BatchNorm (ECAPA-TDNN, TC-GRU).
+
+Hyperparameters read from the YAML: ``model`` (required),
+``encoder_opt_class`` (when the encoder is fine-tuned), and optionally
+``encoder_freeze_steps`` (default 0), ``lr_schedulers`` (default none),
+``num_averaged_checkpoints`` (default 5) and ``save_folder``.
+"""
+
+import os
+
+import speechbrain as sb
+import torch
+from speechbrain.nnet.schedulers import update_learning_rate
+from speechbrain.utils.checkpoints import average_checkpoints
+from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.logger import get_logger
+
+from emoshare_sb.io import atomic_write, write_json
+
+logger = get_logger(__name__)
+
+BEST = "best"
+AVERAGED = "averaged"
+
+
+class EmotionBrain(sb.Brain):
+    """Shared Brain behaviour for the emotion recipes (see the module docstring)."""
+
+    def encoder_parameters(self):
+        """Trainable encoder parameters that the downstream ``model`` does not hold.
+
+        Returns
+        -------
+        list of torch.nn.Parameter
+            Empty for a frozen encoder.
+        """
+        model_ids = {id(p) for p in self.hparams.model.parameters()}
+        return [
+            p
+            for p in self.modules.encoder.parameters()
+            if p.requires_grad and id(p) not in model_ids
+        ]
+
+    def init_optimizers(self):
+        """Creates the downstream optimizer and, when fine-tuning, the encoder's."""
+        self.optimizers_dict = {}
+        if self.opt_class is not None:
+            self.optimizer = self.opt_class(self.hparams.model.parameters())
+            self.optimizers_dict["model_optimizer"] = self.optimizer
+        encoder_parameters = self.encoder_parameters()
+        if encoder_parameters:
+            if getattr(self.hparams, "encoder_opt_class", None) is None:
+                raise ValueError(
+                    "The encoder has trainable parameters outside `model` but the "
+                    "YAML defines no `encoder_opt_class`: add one (fine-tuning) or "
+                    "freeze the encoder (--freeze_ssl True)."
+                )
+            self.encoder_optimizer = self.hparams.encoder_opt_class(encoder_parameters)
+            self.optimizers_dict["encoder_optimizer"] = self.encoder_optimizer
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(name, optimizer)
+
+    def encoder_is_updated(self):
+        """Whether this training step back-propagates into the encoder."""
+        freeze_steps = getattr(self.hparams, "encoder_freeze_steps", 0)
+        return (
+            "encoder_optimizer" in (self.optimizers_dict or {})
+            and self.modules.encoder.training
+            and self.optimizer_step >= freeze_steps
+        )
+
+    def freeze_optimizers(self, optimizers):
+        """Leaves the encoder's optimizer out during its frozen start."""
+        if "encoder_optimizer" in optimizers and not self.encoder_is_updated():
+            return {k: v for k, v in optimizers.items() if k != "encoder_optimizer"}
+        return optimizers
+
+    def encode(self, wavs, wav_lens):
+        """Runs the encoder, without autograd unless the encoder is being trained.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` padded waveforms.
+        wav_lens : torch.Tensor
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            The encoder's features.
+        """
+        if self.encoder_is_updated():
+            return self.modules.encoder(wavs, wav_lens)
+        with torch.no_grad():
+            return self.modules.encoder(wavs, wav_lens)
+
+    def update_learning_rates(self, metric):
+        """Steps the schedulers in ``lr_schedulers`` with ``metric``.
+
+        Arguments
+        ---------
+        metric : float
+            The value the schedulers anneal on (e.g. the validation loss).
+
+        Returns
+        -------
+        dict
+            ``{"lr_<optimizer>": new learning rate}`` for logging.
+        """
+        learning_rates = {}
+        for name, scheduler in (getattr(self.hparams, "lr_schedulers", None) or {}).items():
+            if name not in self.optimizers_dict:
+                continue
+            _, new_lr = scheduler(metric)
+            update_learning_rate(self.optimizers_dict[name], new_lr)
+            learning_rates[f"lr_{name.replace('_optimizer', '')}"] = new_lr
+        return learning_rates
+
+    def module_recoverables(self):
+        """Names of the checkpointed recoverables that are modules (model, encoder)."""
+        return [
+            name
+            for name, obj in self.checkpointer.recoverables.items()
+            if isinstance(obj, torch.nn.Module)
+        ]
+
+    def load_evaluation_model(self, variant=AVERAGED, max_key=None, min_key=None):
+        """Loads the best checkpoint, or the average of the N best, for evaluation.
+
+        Arguments
+        ---------
+        variant : str
+            ``"best"`` or ``"averaged"``.
+        max_key, min_key : str
+            The checkpoint meta key that ranks checkpoints.
+
+        Returns
+        -------
+        list of dict
+            The checkpoints used, with their ranking metric.
+        """
+        num_checkpoints = (
+            1 if variant == BEST else getattr(self.hparams, "num_averaged_checkpoints", 5)
+        )
+        checkpoints = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=num_checkpoints
+        )
+        if not checkpoints:
+            raise RuntimeError(
+                f"No checkpoint with a '{max_key or min_key}' score in "
+                f"{self.checkpointer.checkpoints_dir}: train first (or check --output_folder)."
+            )
+        key = max_key or min_key
+        used = [
+            {"checkpoint": os.path.basename(c.path), key: c.meta.get(key)} for c in checkpoints
+        ]
+        averaged = {}
+        for name in self.module_recoverables():
+            state = average_checkpoints(checkpoints, recoverable_name=name)
+            self.checkpointer.recoverables[name].load_state_dict(state)
+            averaged[name] = state
+        if variant == AVERAGED and if_main_process():
+            folder = os.path.join(self.hparams.save_folder, AVERAGED)
+            for name, state in averaged.items():
+                with atomic_write(os.path.join(folder, f"{name}.ckpt"), "wb") as handle:
+                    torch.save(state, handle)
+            write_json(os.path.join(folder, "averaged_from.json"), used)
+        return used
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the weights named by ``self.evaluation_variant`` (default: averaged)."""
+        variant = getattr(self, "evaluation_variant", AVERAGED)
+        self.evaluated_checkpoints = self.load_evaluation_model(variant, max_key, min_key)
+
+    def _wrap_distributed(self):
+        """Wraps trainable modules in DDP; SyncBatchNorm only on CUDA devices.
+
+        SpeechBrain converts every BatchNorm to SyncBatchNorm under DDP, which
+        fails on CPU; on CPU each process keeps its own batch statistics.
+        """
+        if not self.distributed_launch or str(self.device).startswith("cuda"):
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                )
