@@ -67,9 +67,21 @@ def test_fine_tuned_encoder_trains_all_but_the_cnn(tiny_hubert, tmp_path):
     assert "feature_extractor" not in trainable and "encoder" in trainable
 
 
-def test_a_folder_without_weights_fails_clearly(tiny_hubert, tmp_path):
-    source = tmp_path / "no_weights"
+@pytest.mark.parametrize(
+    "removed, named",
+    [("model.safetensors", "the weights"), ("preprocessor_config.json", "preprocessor_config.json"),
+     ("config.json", "config.json")],
+)
+def test_an_incomplete_model_folder_fails_clearly(tiny_hubert, tmp_path, removed, named):
+    source = tmp_path / "incomplete"
     shutil.copytree(tiny_hubert, source)
-    os.remove(source / "model.safetensors")
-    with pytest.raises(Exception, match="safetensors"):
+    os.remove(source / removed)
+    with pytest.raises(FileNotFoundError, match=f"lacks {named}"):
         SSLEncoder(str(source), str(tmp_path))
+
+
+def test_a_missing_folder_and_an_unreachable_hub_id_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SSLEncoder(str(tmp_path / "nowhere"), str(tmp_path))
+    with pytest.raises(OSError, match="HF_HUB_OFFLINE"):
+        SSLEncoder("emoshare-test/no-such-model", str(tmp_path))

@@ -10,6 +10,8 @@ matters for emotion work:
 * one hidden layer, the last one, or all of them can be returned.
 """
 
+import os
+
 import torch
 from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
@@ -65,14 +67,24 @@ class SSLEncoder(Wav2Vec2):
         layer=None,
         output_norm=False,
     ):
-        super().__init__(
-            source=source,
-            save_path=save_path,
-            output_norm=output_norm,
-            freeze=freeze,
-            freeze_feature_extractor=freeze_feature_extractor,
-            output_all_hiddens=layer is not None,
-        )
+        check_ssl_source(source)
+        try:
+            super().__init__(
+                source=source,
+                save_path=save_path,
+                output_norm=output_norm,
+                freeze=freeze,
+                freeze_feature_extractor=freeze_feature_extractor,
+                output_all_hiddens=layer is not None,
+            )
+        except OSError as error:
+            if os.path.isdir(source):
+                raise
+            raise OSError(
+                f"Could not load ssl_source '{source}' from the HuggingFace hub "
+                f"({error}). Without network access (HF_HUB_OFFLINE=1), download it "
+                "once where you can, or pass a local folder written with save_pretrained."
+            ) from error
         num_hidden = self.model.config.num_hidden_layers + 1
         if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
             raise ValueError(
@@ -156,6 +168,60 @@ class SSLEncoder(Wav2Vec2):
         if self.output_norm:
             feats = torch.nn.functional.layer_norm(feats, feats.shape[-1:])
         return feats
+
+
+# What a model folder must hold, each with a test on a file name.
+MODEL_FOLDER_FILES = {
+    "config.json": lambda name: name == "config.json",
+    "the weights": lambda name: name.endswith((".safetensors", ".bin", ".ckpt")),
+    "preprocessor_config.json": lambda name: name == "preprocessor_config.json",
+}
+
+
+def check_ssl_source(source):
+    """Fails with a clear message when a local ``ssl_source`` folder is incomplete.
+
+    A hub id (``owner/name`` that is not a local path) is left to the hub
+    loader.
+
+    Arguments
+    ---------
+    source : str
+        A hub id or a local folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a local folder does not exist or lacks the config, the weights
+        or the preprocessor config.
+
+    Example
+    -------
+    >>> check_ssl_source("facebook/hubert-large-ll60k")  # a hub id: not checked here
+    >>> check_ssl_source(str(getfixture("tmpdir")))
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ssl_source '...' lacks config.json, the weights, preprocessor_config.json: ...
+    """
+    source = str(source)
+    looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1
+    if not os.path.isdir(source):
+        if looks_local:
+            raise FileNotFoundError(f"ssl_source folder '{source}' does not exist")
+        return
+    files = os.listdir(source)
+    missing = [
+        what
+        for what, matches in MODEL_FOLDER_FILES.items()
+        if not any(matches(name) for name in files)
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"ssl_source '{source}' lacks {', '.join(missing)}: a model folder holds "
+            "config.json, model.safetensors (or pytorch_model.bin) and "
+            "preprocessor_config.json, as model.save_pretrained(folder) and "
+            "feature_extractor.save_pretrained(folder) write them"
+        )
 
 
 def masked_normalize(wav, mask, eps=1e-7):

@@ -22,12 +22,12 @@ import sys
 import numpy as np
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.hparams import HparamsError, exit_on_user_error, load_hparams
 from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import (
     PredictionCollector,
@@ -148,7 +148,7 @@ def check_encoder_dim(hparams):
     """Fails early, with the fix, when encoder_dim does not match the encoder."""
     actual = hparams["encoder"].output_size
     if actual != hparams["encoder_dim"]:
-        raise ValueError(
+        raise HparamsError(
             f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
             f"outputs {actual}-dim features "
             f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
@@ -188,18 +188,17 @@ def write_outputs(hparams, results):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    with open(hparams_file) as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    check_encoder_dim(hparams)
-
-    # Writes the train/devel/test manifests (once, on the main process).
-    run_on_main(hparams["prepare_data"])
+    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    with exit_on_user_error():  # bad overrides, corpus rows, model folders: one line
+        hparams = load_hparams(hparams_file, overrides)
+        sb.create_experiment_directory(
+            experiment_directory=hparams["output_folder"],
+            hyperparams_to_save=hparams_file,
+            overrides=overrides,
+        )
+        check_encoder_dim(hparams)
+        # Writes the train/devel/test manifests (once, on the main process).
+        run_on_main(hparams["prepare_data"])
     datasets = dataio_prep(hparams)
 
     brain = EmotionShareBrain(

@@ -1,0 +1,584 @@
+#!/usr/bin/env python3
+"""Recipe for MSP-Podcast: predict the distribution of the graders' categorical
+votes and the arousal/valence/dominance of a clip (Mitra et al., 2025).
+
+A frozen SSL encoder (WavLM-Large, a salient intermediate layer) turns the
+waveform into frame features; a TC-GRU summarises the valid frames of each clip
+into an embedding; two heads predict the 8-class vote distribution (trained
+with KL divergence to the renormalised vote pdf, or cross-entropy to the
+consensus class) and arousal/valence/dominance (CCC loss). The N best
+checkpoints by a validation score (YAML ``checkpoint_metric``) are averaged
+for the final evaluation, and the best checkpoint alone is evaluated too.
+
+Every split the release has is scored over the whole split: categorical
+macro-F1 (the challenge's score), micro-F1, UAR, accuracy and 2/3-best
+accuracy; paUAR-50/75 per speaker with 1-, 2- and 3-best hypotheses; the
+same per gender; CCC per attribute. Test1 is also scored with noise added at
+the SNRs of ``noisy_snrs``. Test3 (unlabelled) gets predictions only.
+
+To run:
+    python recipes/MSP-Podcast/train.py hparams/msp_wavlm_tcgru.yaml \
+        --data_folder /path/to/MSP-Podcast
+
+Authors
+ * emoshare_sb contributors 2026
+"""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.logger import get_logger
+
+from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.classification_metrics import classification_report
+from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.manifest import OPTIONS_FILE
+from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES, MSP_SPLITS
+from emoshare_sb.data.noise import mix_at_snr
+from emoshare_sb.io import write_csv, write_json
+from emoshare_sb.metrics import PredictionCollector, ccc_per_column
+from emoshare_sb.nnet.distribution_losses import kl_divergence_loss, soft_cross_entropy
+
+logger = get_logger(__name__)
+
+# categorical_loss -> (loss of log-probabilities and targets, target kind).
+CATEGORICAL_LOSSES = {
+    "kl": (kl_divergence_loss, "distribution"),
+    "soft_ce": (soft_cross_entropy, "distribution"),
+    "consensus_ce": (torch.nn.functional.nll_loss, "consensus"),
+}
+CHECKPOINT_METRICS = ("macro_f1_ccc", "macro_f1", "mean_ccc")
+# The MSP-Podcast names of the dimensions, for the prediction files.
+DIMENSION_COLUMNS = ["EmoAct", "EmoVal", "EmoDom"]
+NUM_CLASSES = len(MSP_CLASS_NAMES)
+
+
+class ClipCollector(PredictionCollector):
+    """A :class:`PredictionCollector` that also keeps each clip's speaker and gender.
+
+    Predictions are ``[probabilities (C) | dimensions (D)]`` and targets
+    ``[class index (1) | dimensions (D)]`` per clip; :meth:`gather` returns the
+    whole split (every process's clips under DDP), sorted by id.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.metadata = {}
+
+    def append(self, ids, predictions, targets, speakers, genders):
+        """Adds one batch (see :meth:`PredictionCollector.append`), with metadata."""
+        super().append(ids, predictions, targets)
+        self.metadata.update(zip(ids, zip(speakers, genders, strict=True), strict=True))
+
+    def gather(self):
+        """Returns the whole split as a dict of ids, arrays and metadata lists."""
+        ids, predictions, targets = super().gather()
+        metadata = self.metadata
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            everyone = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(everyone, metadata)
+            metadata = {k: v for part in everyone for k, v in part.items()}
+        if not ids:
+            predictions = np.zeros((0, NUM_CLASSES + len(DIMENSION_COLUMNS)))
+            targets = np.zeros((0, 1 + len(DIMENSION_COLUMNS)))
+        return {
+            "ids": ids,
+            "probabilities": predictions[:, :NUM_CLASSES],
+            "dimensions": predictions[:, NUM_CLASSES:],
+            "class_targets": targets[:, 0].astype(int),
+            "dimension_targets": targets[:, 1:],
+            "speakers": [metadata[i][0] for i in ids],
+            "genders": [metadata[i][1] for i in ids],
+        }
+
+
+class MSPEmotionBrain(EmotionBrain):
+    """Trains TC-GRU + class and dimension heads on frozen SSL features.
+
+    Optimizers, checkpoint averaging and CPU DDP come from
+    :class:`emoshare_sb.brain.EmotionBrain`.
+    """
+
+    def compute_forward(self, batch, stage):
+        """Encodes the padded waveforms; returns class log-probabilities and A/V/D."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        features = self.encode(wavs, wav_lens)
+        embeddings = self.modules.aggregator(features, wav_lens)
+        log_probs = self.hparams.log_softmax(self.modules.class_head(embeddings))
+        dimensions = self.modules.dimension_head(embeddings)
+        return log_probs, dimensions
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Weighted sum of the categorical and dimensional losses over usable clips.
+
+        On valid/test splits the predictions are also kept for whole-split scoring.
+        """
+        # In float32 even under mixed precision: CCC divides small variances.
+        log_probs, dimensions = (p.float() for p in predictions)
+        class_index = batch.class_index.data[:, 0]
+        dimension_targets = batch.dimension_targets.data
+        if stage != sb.Stage.TRAIN:
+            self.collector.append(
+                batch.id,
+                torch.cat([log_probs.exp(), dimensions], dim=1),
+                torch.cat([class_index.unsqueeze(1).float(), dimension_targets], dim=1),
+                batch.spk_id,
+                batch.gender,
+            )
+        categorical = self.categorical_cost(log_probs, batch)
+        dimensional = self.dimensional_cost(dimensions, dimension_targets)
+        return (
+            self.hparams.categorical_weight * categorical
+            + self.hparams.dimensional_weight * dimensional
+        )
+
+    def categorical_cost(self, log_probs, batch):
+        """The categorical loss over the clips that have its target.
+
+        Distribution targets exist for clips with a class vote
+        (``has_pdf``, from the manifest's ``has_distribution``); consensus targets for clips whose consensus is
+        one of the eight classes. A batch with neither contributes zero (kept
+        in the graph, so every parameter gets a gradient under DDP).
+        """
+        loss, target_kind = CATEGORICAL_LOSSES[self.hparams.categorical_loss]
+        if target_kind == "distribution":
+            usable = batch.has_pdf.data[:, 0] > 0
+            targets = batch.class_pdf.data
+        else:
+            targets = batch.class_index.data[:, 0]
+            usable = targets >= 0
+        if not usable.any():
+            return log_probs.sum() * 0.0
+        return loss(log_probs[usable], targets[usable])
+
+    def dimensional_cost(self, dimensions, targets):
+        """CCC loss over the clips with A/V/D labels (none in Test3).
+
+        CCC needs at least two clips; a batch with fewer contributes zero.
+        """
+        labelled = torch.isfinite(targets).all(dim=1)
+        if labelled.sum() < 2:
+            return dimensions.sum() * 0.0
+        return self.hparams.compute_dimensional_cost(
+            dimensions[labelled], targets[labelled]
+        )
+
+    def on_stage_start(self, stage, epoch=None):
+        """Starts a fresh whole-split collector for valid/test."""
+        if stage != sb.Stage.TRAIN:
+            self.collector = ClipCollector()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Scores the whole split; on valid, logs, checkpoints and checks early stopping."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            return
+        outputs = self.collector.gather()
+        scores = score_split(outputs, self.hparams.dimensions)
+        if stage == sb.Stage.VALID:
+            metric = self.hparams.checkpoint_metric
+            selection = selection_score(scores, metric)
+            learning_rates = self.update_learning_rates(stage_loss)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, **learning_rates},
+                train_stats=self.train_stats,
+                valid_stats={"loss": stage_loss, **summary_stats(scores), metric: selection},
+            )
+            # Before saving, so that the checkpointed counter knows this epoch.
+            self.hparams.epoch_counter.update_metric(selection)
+            self.checkpointer.save_and_keep_only(
+                meta={metric: selection},
+                max_keys=[metric],
+                num_to_keep=self.hparams.num_averaged_checkpoints,
+            )
+        else:
+            self.test_outputs = {**outputs, "scores": scores}
+
+
+def score_split(outputs, dimension_names):
+    """Every metric of a split, or None when it is unlabelled (Test3).
+
+    Arguments
+    ---------
+    outputs : dict
+        As returned by :meth:`ClipCollector.gather`.
+    dimension_names : list of str
+        Names of the dimensional outputs.
+
+    Returns
+    -------
+    dict or None
+        ``num_clips``, ``categorical`` (see
+        :func:`emoshare_sb.classification_metrics.classification_report`;
+        clips with consensus O or X are left out) and ``dimensional`` (CCC per
+        attribute and their mean, overall and per gender).
+    """
+    dimension_targets = outputs["dimension_targets"]
+    labelled = np.isfinite(dimension_targets).all(axis=1)
+    if not labelled.any():
+        return None
+    genders = np.asarray(outputs["genders"])
+    categorical = classification_report(
+        outputs["probabilities"][labelled],
+        outputs["class_targets"][labelled],
+        MSP_CLASS_NAMES,
+        speakers=np.asarray(outputs["speakers"])[labelled],
+        genders=genders[labelled],
+    )
+    dimensional = ccc_scores(
+        dimension_targets[labelled], outputs["dimensions"][labelled], dimension_names
+    )
+    dimensional["per_gender"] = {
+        str(gender): ccc_scores(
+            dimension_targets[labelled & (genders == gender)],
+            outputs["dimensions"][labelled & (genders == gender)],
+            dimension_names,
+        )
+        for gender in np.unique(genders[labelled])
+    }
+    return {
+        "num_clips": int(labelled.sum()),
+        "categorical": categorical,
+        "dimensional": dimensional,
+    }
+
+
+def ccc_scores(targets, predictions, names):
+    """CCC of each attribute over the clips, and their mean (NaN below 2 clips)."""
+    if len(targets) < 2:
+        values = np.full(len(names), np.nan)
+    else:
+        values = ccc_per_column(targets, predictions)
+    scores = {"ccc": {n: float(v) for n, v in zip(names, values, strict=True)}}
+    scores["ccc"]["mean"] = (
+        float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    )
+    scores["num_clips"] = int(len(targets))
+    return scores
+
+
+def selection_score(scores, metric):
+    """The validation score named by ``metric`` (higher is better).
+
+    ``macro_f1_ccc`` is the mean of macro-F1 and the mean CCC: the model is
+    multi-task and both heads are the system's output, so the checkpoint is
+    chosen on both (each in [0, 1] for any useful model, so neither swamps
+    the other). A score that cannot be computed (e.g. no labelled clip in a
+    ``--debug`` batch) counts as -1, the worst value.
+    """
+    macro_f1 = scores["categorical"].get("macro_f1", float("nan")) if scores else math.nan
+    mean_ccc = scores["dimensional"]["ccc"]["mean"] if scores else math.nan
+    value = {
+        "macro_f1": macro_f1,
+        "mean_ccc": mean_ccc,
+        "macro_f1_ccc": (macro_f1 + mean_ccc) / 2.0,
+    }[metric]
+    if not math.isfinite(value):
+        logger.warning(f"Validation {metric} is undefined; ranked as -1.")
+        return -1.0
+    return float(value)
+
+
+def summary_stats(scores):
+    """The headline numbers of a split, for the training log."""
+    if scores is None:
+        return {}
+    categorical = scores["categorical"]
+    stats = {
+        key: categorical[key]
+        for key in ("macro_f1", "micro_f1", "uar", "accuracy")
+        if key in categorical
+    }
+    for name, value in scores["dimensional"]["ccc"].items():
+        stats[f"ccc_{name}"] = value
+    return stats
+
+
+def dataio_prep(hparams):
+    """Builds the datasets of every split data prep wrote, and the noisy test sets.
+
+    Training clips are cropped to ``train_window`` seconds when it is > 0;
+    evaluation clips are scored whole, sorted by duration to limit padding.
+    Vote shares are renormalised to a pdf here (they sum to less than 1 when
+    some raters chose Other).
+
+    Returns
+    -------
+    dict
+        ``{split name: DynamicItemDataset}``: ``train``, ``valid``, the test
+        splits present, and ``<noisy_split>_snr<X>db`` for each noisy SNR.
+    """
+    sample_rate = hparams["sample_rate"]
+    window = int(hparams["train_window"] * sample_rate)
+    noise_source = hparams["noise_source"]
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def train_audio_pipeline(wav):
+        return random_crop(read_audio(wav, sample_rate), window)
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def eval_audio_pipeline(wav):
+        return read_audio(wav, sample_rate)
+
+    def noisy_audio_pipeline(snr_db):
+        @sb.utils.data_pipeline.takes("id", "wav")
+        @sb.utils.data_pipeline.provides("sig")
+        def pipeline(clip_id, wav):
+            clean = read_audio(wav, sample_rate)
+            return mix_at_snr(clean, noise_source(clip_id, clean.shape[0]), snr_db)
+
+        return pipeline
+
+    @sb.utils.data_pipeline.takes(
+        *MSP_CLASS_NAMES, "has_distribution", "emo_class", *hparams["dimensions"]
+    )
+    @sb.utils.data_pipeline.provides(
+        "class_pdf", "has_pdf", "class_index", "dimension_targets"
+    )
+    def target_pipeline(*fields):
+        votes = torch.tensor([float(v) for v in fields[:NUM_CLASSES]])
+        has_distribution = int(fields[NUM_CLASSES]) == 1
+        code = fields[NUM_CLASSES + 1]
+        yield votes / votes.sum() if has_distribution else torch.zeros(NUM_CLASSES)
+        yield torch.tensor([float(has_distribution)])
+        yield torch.tensor([MSP_CLASS_CODES.index(code) if code else -1])
+        yield torch.tensor([float(v) for v in fields[NUM_CLASSES + 2 :]])
+
+    output_keys = [
+        "id", "sig", "class_pdf", "has_pdf", "class_index",
+        "dimension_targets", "spk_id", "gender",
+    ]
+
+    def load(split, audio_pipeline):
+        dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
+            csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
+            dynamic_items=[audio_pipeline, target_pipeline],
+            output_keys=output_keys,
+        )
+        return dataset if split == "train" else dataset.filtered_sorted(sort_key="duration")
+
+    splits = prepared_splits(hparams["save_folder"])
+    missing = [s for s in ("train", "valid") if s not in splits]
+    if missing:
+        raise ValueError(f"data preparation wrote no manifest for {missing}")
+    datasets = {
+        split: load(split, train_audio_pipeline if split == "train" else eval_audio_pipeline)
+        for split in splits
+    }
+    noisy_split = hparams["noisy_split"]
+    if noisy_split in datasets:
+        logger.info(f"Noisy {noisy_split} sets at {hparams['noisy_snrs']} dB SNR: {noise_source}")
+        for snr_db in hparams["noisy_snrs"]:
+            datasets[noisy_name(noisy_split, snr_db)] = load(
+                noisy_split, noisy_audio_pipeline(snr_db)
+            )
+    elif hparams["noisy_snrs"]:
+        logger.warning(f"No {noisy_split} split: the noisy test sets are skipped.")
+
+    without_votes = sum(
+        not int(row["has_distribution"]) for row in datasets["train"].data.values()
+    )
+    if without_votes:
+        logger.info(
+            f"{without_votes} of {len(datasets['train'])} training clips have no class "
+            "vote: they train the dimensional head only (no_vote_policy="
+            f"'{hparams['no_vote_policy']}')."
+        )
+    return datasets
+
+
+def prepared_splits(save_folder):
+    """The splits whose manifests the last data preparation wrote, in order.
+
+    Read from the preparation's options file, so that a manifest left by an
+    earlier preparation of another release is not mistaken for a split; with
+    ``skip_prep`` and no options file, the manifests present.
+    """
+    options_path = os.path.join(save_folder, OPTIONS_FILE)
+    if os.path.isfile(options_path):
+        with open(options_path) as handle:
+            written = json.load(handle)["splits"]
+    else:
+        written = MSP_SPLITS
+    return [
+        split
+        for split in MSP_SPLITS
+        if split in written and os.path.isfile(os.path.join(save_folder, f"{split}.csv"))
+    ]
+
+
+def noisy_name(split, snr_db):
+    """The name of a noisy evaluation set, e.g. ``test1_snr15db``."""
+    return f"{split}_snr{snr_db:g}db"
+
+
+def check_options(hparams):
+    """Fails early on option values the recipe does not know."""
+    if hparams["categorical_loss"] not in CATEGORICAL_LOSSES:
+        raise ValueError(
+            f"categorical_loss must be one of {list(CATEGORICAL_LOSSES)}, "
+            f"got '{hparams['categorical_loss']}'"
+        )
+    if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
+        raise ValueError(
+            f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
+            f"got '{hparams['checkpoint_metric']}'"
+        )
+    if len(hparams["dimensions"]) != len(DIMENSION_COLUMNS):
+        raise ValueError(f"dimensions must name {len(DIMENSION_COLUMNS)} attributes")
+
+
+def check_encoder_dim(hparams):
+    """Fails early, with the fix, when encoder_dim does not match the encoder."""
+    actual = hparams["encoder"].output_size
+    if actual != hparams["encoder_dim"]:
+        raise ValueError(
+            f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
+            f"outputs {actual}-dim features "
+            f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
+        )
+
+
+def write_predictions(path, outputs):
+    """Writes one prediction file: FileName, the 1-best class, the 8 class
+    probabilities and A/V/D on MSP-Podcast's 1..7 scale."""
+    header = ["FileName", "EmoClass"] + MSP_CLASS_NAMES + DIMENSION_COLUMNS
+    rows = []
+    for clip, probabilities, dimensions in zip(
+        outputs["ids"], outputs["probabilities"], outputs["dimensions"], strict=True
+    ):
+        row = {"FileName": clip, "EmoClass": MSP_CLASS_CODES[int(np.argmax(probabilities))]}
+        row.update({c: f"{p:.6f}" for c, p in zip(MSP_CLASS_NAMES, probabilities, strict=True)})
+        # The model predicts (x - 1) / 6 in [0, 1]; the corpus scale is 1..7.
+        row.update(
+            {c: f"{1.0 + 6.0 * v:.4f}" for c, v in zip(DIMENSION_COLUMNS, dimensions, strict=True)}
+        )
+        rows.append(row)
+    write_csv(path, rows, header)
+
+
+def format_results_table(scores_per_split, dimension_names, title):
+    """A fixed-width table of the headline metrics, one row per split."""
+    columns = ["macro_f1", "micro_f1", "uar", "acc", "top2", "top3"]
+    columns += [f"ccc_{n[:3]}" for n in dimension_names] + ["paUAR50", "paUAR75"]
+    lines = [title, f"{'split':<16}" + "".join(f"{c:>9}" for c in columns)]
+    for split, scores in scores_per_split.items():
+        if scores is None:
+            lines.append(f"{split:<16}" + "  (unlabelled: predictions only)")
+            continue
+        categorical = scores["categorical"]
+        top_k = categorical.get("top_k_accuracy", {})
+        pauar = categorical.get("pauar", {}).get("k1", {})
+        values = [
+            categorical.get("macro_f1"), categorical.get("micro_f1"),
+            categorical.get("uar"), categorical.get("accuracy"),
+            top_k.get("2"), top_k.get("3"),
+            *(scores["dimensional"]["ccc"][n] for n in dimension_names),
+            pauar.get("50"), pauar.get("75"),
+        ]
+        lines.append(
+            f"{split:<16}"
+            + "".join(f"{'-':>9}" if v is None else f"{v:>9.3f}" for v in values)
+        )
+    return "\n".join(lines)
+
+
+def write_outputs(hparams, results):
+    """Writes predictions (averaged model; best checkpoint under best/),
+    results.json and the results tables in the log."""
+    folder = os.path.join(hparams["output_folder"], "predictions")
+    summary = {
+        "ssl_source": hparams["ssl_source"],
+        "ssl_layer": hparams["ssl_layer"],
+        "categorical_loss": hparams["categorical_loss"],
+        "no_vote_policy": hparams["no_vote_policy"],
+        "checkpoint_metric": hparams["checkpoint_metric"],
+        "noise_source": repr(hparams["noise_source"]),
+        "classes": MSP_CLASS_NAMES,
+    }
+    for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
+        checkpoints = results[variant].pop("checkpoints")
+        scores = {}
+        for split, outputs in results[variant].items():
+            write_predictions(os.path.join(folder, subfolder, f"{split}.csv"), outputs)
+            scores[split] = outputs["scores"]
+        logger.info(
+            "\n" + format_results_table(scores, hparams["dimensions"], f"{variant} model")
+        )
+        if variant == AVERAGED:  # the system's result
+            summary["averaged_from"] = checkpoints
+            summary.update(scores)
+        else:
+            summary["best_checkpoint"] = {"checkpoints": checkpoints, **scores}
+    write_json(os.path.join(hparams["output_folder"], "results.json"), _json_safe(summary))
+
+
+def _json_safe(value):
+    """Replaces NaN/inf (invalid JSON) by None, recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    check_options(hparams)
+    check_encoder_dim(hparams)
+
+    # Writes one manifest per split of the release (once, on the main process).
+    run_on_main(hparams["prepare_data"])
+    datasets = dataio_prep(hparams)
+
+    brain = MSPEmotionBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["eval_dataloader_options"],
+    )
+
+    # The best checkpoint alone, then the average of the N best (the system).
+    eval_splits = [split for split in datasets if split != "train"]
+    results = {}
+    for variant in (BEST, AVERAGED):
+        brain.evaluation_variant = variant
+        results[variant] = {}
+        for split in eval_splits:
+            brain.evaluate(
+                datasets[split],
+                max_key=hparams["checkpoint_metric"],
+                test_loader_kwargs=hparams["eval_dataloader_options"],
+            )
+            results[variant][split] = brain.test_outputs
+        results[variant]["checkpoints"] = brain.evaluated_checkpoints
+    if if_main_process():
+        write_outputs(hparams, results)
