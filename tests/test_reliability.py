@@ -109,8 +109,9 @@ def test_two_processes_on_cpu_train_and_score_the_whole_split(small_compare23, t
 )
 def test_bad_overrides_are_named(small_compare23, tiny_hubert, tmp_path, override, message):
     command = recipe_command(small_compare23, tiny_hubert, tmp_path / "bad", "--debug")
-    if override[0] == "--encoder_dim":
-        command = command[: command.index("--encoder_dim")] + command[command.index("--encoder_dim") + 2 :]
+    if override[0] in command:  # replace the default value rather than repeat the key
+        index = command.index(override[0])
+        command = command[:index] + command[index + 2 :]
     process = subprocess.run(command + override, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert process.returncode == 1
     last_line = process.stderr.strip().splitlines()[-1]
