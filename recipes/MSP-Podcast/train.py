@@ -32,16 +32,16 @@ import sys
 import numpy as np
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
-from emoshare_sb.classification_metrics import classification_report
+from emoshare_sb.classification_metrics import best_classes, classification_report
 from emoshare_sb.data.audio import random_crop, read_audio
 from emoshare_sb.data.manifest import OPTIONS_FILE
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES, MSP_SPLITS
 from emoshare_sb.data.noise import mix_at_snr
+from emoshare_sb.hparams import HparamsError, exit_on_user_error, load_hparams
 from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import PredictionCollector, ccc_per_column
 from emoshare_sb.nnet.distribution_losses import kl_divergence_loss, soft_cross_entropy
@@ -73,12 +73,33 @@ class ClipCollector(PredictionCollector):
         self.metadata = {}
 
     def append(self, ids, predictions, targets, speakers, genders):
-        """Adds one batch (see :meth:`PredictionCollector.append`), with metadata."""
+        """Adds one batch.
+
+        Arguments
+        ---------
+        ids : list of str
+            Clip ids.
+        predictions : torch.Tensor
+            ``[B, C + D]`` class probabilities, then dimensions.
+        targets : torch.Tensor
+            ``[B, 1 + D]`` consensus class index (-1 for none), then dimensions
+            (NaN when unlabelled).
+        speakers, genders : list of str
+            Each clip's speaker id and gender.
+        """
         super().append(ids, predictions, targets)
         self.metadata.update(zip(ids, zip(speakers, genders, strict=True), strict=True))
 
     def gather(self):
-        """Returns the whole split as a dict of ids, arrays and metadata lists."""
+        """Returns the whole split, sorted by id.
+
+        Returns
+        -------
+        dict
+            ``ids``, ``probabilities`` ``[N, C]``, ``dimensions`` ``[N, D]``,
+            ``class_targets`` ``[N]``, ``dimension_targets`` ``[N, D]``,
+            ``speakers`` and ``genders`` (lists).
+        """
         ids, predictions, targets = super().gather()
         metadata = self.metadata
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -143,10 +164,11 @@ class MSPEmotionBrain(EmotionBrain):
     def categorical_cost(self, log_probs, batch):
         """The categorical loss over the clips that have its target.
 
-        Distribution targets exist for clips with a class vote
-        (``has_pdf``, from the manifest's ``has_distribution``); consensus targets for clips whose consensus is
-        one of the eight classes. A batch with neither contributes zero (kept
-        in the graph, so every parameter gets a gradient under DDP).
+        Distribution targets exist for clips with a class vote (``has_pdf``,
+        from the manifest's ``has_distribution``); consensus targets for clips
+        whose consensus is one of the eight classes. A batch without any
+        contributes zero (kept in the graph, so that every parameter gets a
+        gradient, as DDP requires).
         """
         loss, target_kind = CATEGORICAL_LOSSES[self.hparams.categorical_loss]
         if target_kind == "distribution":
@@ -308,7 +330,13 @@ def dataio_prep(hparams):
     Training clips are cropped to ``train_window`` seconds when it is > 0;
     evaluation clips are scored whole, sorted by duration to limit padding.
     Vote shares are renormalised to a pdf here (they sum to less than 1 when
-    some raters chose Other).
+    some raters chose Other); clips without votes get an all-zero pdf and
+    ``has_pdf`` 0, never NaN, so that no NaN reaches a loss.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hyperparameters.
 
     Returns
     -------
@@ -370,7 +398,9 @@ def dataio_prep(hparams):
     splits = prepared_splits(hparams["save_folder"])
     missing = [s for s in ("train", "valid") if s not in splits]
     if missing:
-        raise ValueError(f"data preparation wrote no manifest for {missing}")
+        raise HparamsError(
+            f"data preparation wrote no manifest for {missing} in {hparams['save_folder']}"
+        )
     datasets = {
         split: load(split, train_audio_pipeline if split == "train" else eval_audio_pipeline)
         for split in splits
@@ -425,24 +455,24 @@ def noisy_name(split, snr_db):
 def check_options(hparams):
     """Fails early on option values the recipe does not know."""
     if hparams["categorical_loss"] not in CATEGORICAL_LOSSES:
-        raise ValueError(
+        raise HparamsError(
             f"categorical_loss must be one of {list(CATEGORICAL_LOSSES)}, "
             f"got '{hparams['categorical_loss']}'"
         )
     if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
-        raise ValueError(
+        raise HparamsError(
             f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
             f"got '{hparams['checkpoint_metric']}'"
         )
     if len(hparams["dimensions"]) != len(DIMENSION_COLUMNS):
-        raise ValueError(f"dimensions must name {len(DIMENSION_COLUMNS)} attributes")
+        raise HparamsError(f"--dimensions must name {len(DIMENSION_COLUMNS)} attributes")
 
 
 def check_encoder_dim(hparams):
     """Fails early, with the fix, when encoder_dim does not match the encoder."""
     actual = hparams["encoder"].output_size
     if actual != hparams["encoder_dim"]:
-        raise ValueError(
+        raise HparamsError(
             f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
             f"outputs {actual}-dim features "
             f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
@@ -457,7 +487,9 @@ def write_predictions(path, outputs):
     for clip, probabilities, dimensions in zip(
         outputs["ids"], outputs["probabilities"], outputs["dimensions"], strict=True
     ):
-        row = {"FileName": clip, "EmoClass": MSP_CLASS_CODES[int(np.argmax(probabilities))]}
+        # The 1-best class as the metrics rank classes (ties to the higher index).
+        best = int(best_classes(probabilities[None])[0])
+        row = {"FileName": clip, "EmoClass": MSP_CLASS_CODES[best]}
         row.update({c: f"{p:.6f}" for c, p in zip(MSP_CLASS_NAMES, probabilities, strict=True)})
         # The model predicts (x - 1) / 6 in [0, 1]; the corpus scale is 1..7.
         row.update(
@@ -536,20 +568,19 @@ def _json_safe(value):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    with open(hparams_file) as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    check_options(hparams)
-    check_encoder_dim(hparams)
-
-    # Writes one manifest per split of the release (once, on the main process).
-    run_on_main(hparams["prepare_data"])
-    datasets = dataio_prep(hparams)
+    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    with exit_on_user_error():  # bad overrides, corpus rows, model folders: one line
+        hparams = load_hparams(hparams_file, overrides)
+        sb.create_experiment_directory(
+            experiment_directory=hparams["output_folder"],
+            hyperparams_to_save=hparams_file,
+            overrides=overrides,
+        )
+        check_options(hparams)
+        check_encoder_dim(hparams)
+        # Writes one manifest per split of the release (once, on the main process).
+        run_on_main(hparams["prepare_data"])
+        datasets = dataio_prep(hparams)
 
     brain = MSPEmotionBrain(
         modules=hparams["modules"],

@@ -1,0 +1,67 @@
+"""``emoshare-export``: write a self-contained model folder from a trained experiment.
+
+::
+
+    emoshare-export results/ComParE23/hubert_attn/1986 models/compare23_hubert
+
+The folder (see :func:`emoshare_sb.inference.export_model`) loads offline
+with ``EmotionShareRegressor.from_hparams(source=<folder>)`` or
+``emoshare-predict --model <folder>``.
+"""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    """Command line ``emoshare-export``.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for usage errors (not an experiment, folder exists).
+    """
+    parser = argparse.ArgumentParser(
+        prog="emoshare-export",
+        description="Write a self-contained, offline-loadable model folder from a "
+        "trained experiment (the recipe's --output_folder).",
+    )
+    parser.add_argument("experiment_folder", help="the recipe's --output_folder")
+    parser.add_argument("export_folder", help="the folder to create")
+    parser.add_argument(
+        "--window", type=float, default=None,
+        help="default sliding window in seconds (default: the experiment's eval_window, "
+        "else 8); 0 scores whole clips",
+    )
+    parser.add_argument("--hop", type=float, default=None, help="hop between windows, seconds")
+    parser.add_argument(
+        "--encoder_source", default=None,
+        help="read the SSL encoder from here instead of the experiment's ssl_source",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+    from emoshare_sb.inference import export_model
+
+    try:
+        folder = export_model(
+            args.experiment_folder, args.export_folder, args.window, args.hop,
+            args.encoder_source, args.overwrite,
+        )
+    except (ValueError, FileExistsError, OSError) as err:
+        print(f"emoshare-export: error: {err}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""``emoshare-predict``: score audio files with a trained or exported model.
+
+Inputs are audio files, folders (searched recursively for audio files) and
+CSV lists of files (a ``path``, ``wav``, ``file`` or ``filename`` column, else
+the first one; relative paths start at the CSV's folder)::
+
+    emoshare-predict --model exported_model recordings/ more.wav list.csv \\
+        --output predictions.csv
+
+Any rate and channel count is read (down-mixed and resampled as in
+training). Recordings longer than ``--window`` seconds are scored in sliding
+windows: the output has one summary row per file (``segment`` = ``clip``,
+the mean over windows) followed, for multi-window files, by one row per
+window (``segment`` = 0, 1, ...). With ``--format json`` (or an output ending
+in ``.json``) each file is one object with its summary and every window.
+
+A file that cannot be scored (missing, corrupt, empty) is reported on
+stderr and in the output's ``error`` field, and the others are still scored;
+the exit status is then 1 (0 when all files were scored, 2 for usage errors).
+Output files are written atomically. The model runs on the CPU unless
+``--device`` says otherwise.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+
+from tqdm import tqdm
+
+from emoshare_sb.io import atomic_write
+
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3",
+    ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64",
+)
+LIST_COLUMNS = ("path", "wav", "file", "filename")
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit status 2)."""
+
+
+def find_inputs(arguments, extensions=AUDIO_EXTENSIONS):
+    """Expands files, folders and CSV lists into the audio files to score.
+
+    Arguments
+    ---------
+    arguments : list of str
+        Audio files, folders (searched recursively, sorted) and ``.csv``
+        lists. Paths that do not exist are kept: scoring reports them.
+    extensions : sequence of str
+        Lower-case extensions of the audio files looked for in folders.
+
+    Returns
+    -------
+    list of str
+        Audio file paths, in order, without duplicates.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmpdir")
+    >>> _ = (tmp / "a.wav").write(""), (tmp / "notes.txt").write("")
+    >>> _ = (tmp / "list.csv").write("path\\nb.flac\\n")
+    >>> [os.path.basename(p) for p in find_inputs([str(tmp), str(tmp / "list.csv")])]
+    ['a.wav', 'b.flac']
+    """
+    files = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            for root, folders, names in os.walk(argument):
+                folders.sort()
+                files.extend(
+                    os.path.join(root, name)
+                    for name in sorted(names)
+                    if os.path.splitext(name)[1].lower() in extensions
+                )
+        elif argument.lower().endswith(".csv") and os.path.isfile(argument):
+            files.extend(read_file_list(argument))
+        else:
+            files.append(argument)
+    return list(dict.fromkeys(files))
+
+
+def read_file_list(path):
+    """Reads the audio paths of a CSV list.
+
+    Arguments
+    ---------
+    path : str
+        A CSV with a header; the ``path``, ``wav``, ``file`` or ``filename``
+        column (else the first) holds the files, relative to the CSV's folder.
+
+    Returns
+    -------
+    list of str
+        The paths.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise UsageError(f"{path}: the file list is empty")
+        column = next((header.index(c) for c in LIST_COLUMNS if c in header), 0)
+        folder = os.path.dirname(os.path.abspath(path))
+        return [
+            os.path.join(folder, row[column].strip())
+            for row in reader
+            if len(row) > column and row[column].strip()
+        ]
+
+
+def csv_rows(result, names):
+    """Output CSV rows of one file: the summary, then each window if several.
+
+    Arguments
+    ---------
+    result : dict
+        ``{"file", "duration", "summary", "windows", "error"}`` as made by
+        :func:`score_files`.
+    names : list of str
+        Output columns.
+
+    Returns
+    -------
+    list of dict
+        Rows keyed by ``file, segment, start, end, <names>, error``.
+    """
+    if result["error"] is not None:
+        return [{"file": result["file"], "error": result["error"]}]
+    rows = [_csv_row(result["file"], "clip", 0.0, result["duration"], result["summary"], names)]
+    if len(result["windows"]) > 1:
+        rows.extend(
+            _csv_row(result["file"], index, w["start"], w["end"], w["values"], names)
+            for index, w in enumerate(result["windows"])
+        )
+    return rows
+
+
+def _csv_row(file, segment, start, end, values, names):
+    row = {"file": file, "segment": segment, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+    row.update({name: f"{values[name]:.6f}" for name in names})
+    return row
+
+
+def score_files(model, files, progress=True):
+    """Scores each file, catching per-file failures.
+
+    Arguments
+    ---------
+    model : emoshare_sb.inference.EmotionShareRegressor
+        A loaded model.
+    files : list of str
+        Audio files.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    list of dict
+        One ``{"file", "duration", "summary", "windows", "error"}`` per file;
+        ``error`` is None or the reason the file failed.
+    """
+    results = []
+    bar = tqdm(files, desc="Scoring", unit="file", disable=not progress, file=sys.stderr)
+    for path in bar:
+        try:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: no such file")
+            scored = model.score_file(path)
+        except Exception as err:  # one bad file must not stop the others
+            reason = str(err) or type(err).__name__
+            if path not in reason:
+                reason = f"{path}: {reason}"
+            tqdm.write(f"FAILED {reason}", file=sys.stderr)
+            results.append(
+                {"file": path, "duration": None, "summary": None, "windows": None, "error": reason}
+            )
+            continue
+        results.append(
+            {
+                "file": path,
+                "duration": scored.duration,
+                "summary": scored.summary,
+                "windows": scored.windows,
+                "error": None,
+            }
+        )
+    return results
+
+
+def format_output(results, names, output_format, model_info):
+    """Renders the results as CSV or JSON text.
+
+    Arguments
+    ---------
+    results : list of dict
+        From :func:`score_files`.
+    names : list of str
+        Output names.
+    output_format : str
+        ``"csv"`` or ``"json"``.
+    model_info : dict
+        Model folder, window and hop, recorded in the JSON output.
+
+    Returns
+    -------
+    str
+        The text to write.
+    """
+    if output_format == "json":
+        document = {
+            **model_info,
+            "outputs": names,
+            "failed": sum(r["error"] is not None for r in results),
+            "files": results,
+        }
+        return json.dumps(document, indent=2) + "\n"
+    stream = io.StringIO()
+    fieldnames = ["file", "segment", "start", "end", *names, "error"]
+    writer = csv.DictWriter(stream, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    for result in results:
+        writer.writerows(csv_rows(result, names))
+    return stream.getvalue()
+
+
+def build_parser():
+    """The argument parser of ``emoshare-predict``."""
+    parser = argparse.ArgumentParser(
+        prog="emoshare-predict",
+        description="Score audio files with a trained emoshare_sb model "
+        "(an exported folder or a recipe's output folder).",
+    )
+    parser.add_argument("inputs", nargs="+", help="audio files, folders or CSV lists of files")
+    parser.add_argument(
+        "-m", "--model", required=True,
+        help="exported model folder or trained experiment folder (--output_folder)",
+    )
+    parser.add_argument("-o", "--output", help="output file (default: standard output)")
+    parser.add_argument(
+        "--format", choices=("csv", "json"),
+        help="output format (default: from the output's extension, else csv)",
+    )
+    parser.add_argument(
+        "--window", type=float, default=None,
+        help="sliding window in seconds (default: the model's); 0 scores whole files",
+    )
+    parser.add_argument(
+        "--hop", type=float, default=None,
+        help="hop between windows in seconds (default: the model's, or half of --window)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    parser.add_argument(
+        "--batch_size", type=int, default=8, help="windows scored together (default 8)"
+    )
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None):
+    """Command line ``emoshare-predict``.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 when every file was scored, 1 when some failed, 2 for usage errors.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        output_format = _output_format(args)
+        files = find_inputs(args.inputs)
+        if not files:
+            raise UsageError("no audio files found in the inputs")
+        if args.batch_size < 1:
+            raise UsageError("--batch_size must be at least 1")
+        model = _load(args)
+    except UsageError as err:
+        print(f"emoshare-predict: error: {err}", file=sys.stderr)
+        return 2
+
+    results = score_files(model, files, progress=not args.no_progress)
+    model_info = {
+        "model": os.path.abspath(args.model),
+        "window": model.hparams.window,
+        "hop": model.hparams.hop,
+    }
+    text = format_output(results, model.output_names, output_format, model_info)
+    if args.output:
+        with atomic_write(args.output, "w", newline="") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    failed = sum(r["error"] is not None for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _output_format(args):
+    if args.format:
+        return args.format
+    if args.output and args.output.lower().endswith(".json"):
+        return "json"
+    return "csv"
+
+
+def _load(args):
+    from emoshare_sb.inference import load_model
+
+    overrides = {}
+    if args.window is not None:
+        overrides["window"] = args.window if args.window > 0 else None
+    if args.hop is not None:
+        overrides["hop"] = args.hop
+    elif args.window:
+        overrides["hop"] = args.window / 2  # half-overlapping windows by default
+    try:
+        model = load_model(args.model, device=args.device, overrides=overrides)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise UsageError(f"cannot load the model from '{args.model}': {err}") from err
+    model.window_batch_size = args.batch_size
+    window, hop = model.hparams.window, model.hparams.hop
+    if window and hop is not None and not 0 < hop <= window:
+        raise UsageError(f"--hop must be in (0, window], got window={window}, hop={hop}")
+    return model
+
+
+if __name__ == "__main__":
+    sys.exit(main())
