@@ -42,6 +42,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.io import atomic_write, write_json
+from emoshare_sb.lobes import feature_lengths
 
 logger = get_logger(__name__)
 
@@ -114,13 +115,18 @@ class EmotionBrain(sb.Brain):
 
         Returns
         -------
-        torch.Tensor
-            The encoder's features.
+        features : torch.Tensor
+            The encoder's features (time on the second-to-last axis).
+        feature_lens : torch.Tensor
+            ``[B]`` exact relative lengths of the feature frames.
         """
         if self.encoder_is_updated():
-            return self.modules.encoder(wavs, wav_lens)
-        with torch.no_grad():
-            return self.modules.encoder(wavs, wav_lens)
+            features = self.modules.encoder(wavs, wav_lens)
+        else:
+            with torch.no_grad():
+                features = self.modules.encoder(wavs, wav_lens)
+        lengths = feature_lengths(self.modules.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        return features, lengths
 
     def update_learning_rates(self, metric):
         """Steps the schedulers in ``lr_schedulers`` with ``metric``.

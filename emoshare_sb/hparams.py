@@ -83,7 +83,8 @@ def check_overrides(hparams_file, overrides):
             hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else ""
             raise HparamsError(f"--{key} is not a key of {hparams_file}{hint}")
         expected = _expected_type(defaults[key])
-        if expected is not None and not _fits(value, expected):
+        # null is accepted everywhere: it means "off" or "default" for optional keys.
+        if value is not None and expected is not None and not _fits(value, expected):
             raise HparamsError(
                 f"--{key} expects {_TYPE_NAMES[expected]} (the YAML has "
                 f"{defaults[key]}), got {value!r}"

@@ -57,6 +57,7 @@ from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import read_audio
 from emoshare_sb.io import atomic_write, write_json
+from emoshare_sb.lobes import feature_lengths
 from emoshare_sb.windows import average_by_owner, split_into_windows, window_starts
 
 logger = get_logger(__name__)
@@ -238,7 +239,8 @@ class EmotionShareRegressor(Pretrained):
             ``[B, D]`` predictions.
         """
         features = self.mods.encoder(wavs, wav_lens)
-        embeddings = self.mods.pooling(features, wav_lens)
+        lengths = feature_lengths(self.mods.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        embeddings = self.mods.pooling(features, lengths)
         return self.mods.head(embeddings)
 
     def predict_batch(self, wavs, wav_lens=None):

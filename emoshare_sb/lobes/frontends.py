@@ -68,6 +68,26 @@ class _SpectralFrontEnd(torch.nn.Module):
             frames = 1 + (num_samples - self.win_samples) // self.hop_samples
         return frames.clamp(min=1, max=max_frames)
 
+    def feature_lengths(self, wav_lens, num_samples, num_frames):
+        """Exact relative frame lengths of a padded batch.
+
+        Arguments
+        ---------
+        wav_lens : torch.Tensor
+            ``[B]`` relative waveform lengths.
+        num_samples : int
+            Samples of the padded waveform batch.
+        num_frames : int
+            Frames of the padded feature batch.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` valid frames divided by ``num_frames``.
+        """
+        samples = torch.round(wav_lens * num_samples).long().clamp(min=1, max=num_samples)
+        return self.num_frames(samples, num_frames).float() / num_frames
+
     def forward(self, wavs, wav_lens=None):
         """Computes normalised features of a padded batch.
 

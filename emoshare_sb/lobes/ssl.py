@@ -16,6 +16,8 @@ import torch
 from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
 
+from emoshare_sb.hparams import HparamsError
+
 logger = get_logger(__name__)
 
 
@@ -56,6 +58,8 @@ class SSLEncoder(Wav2Vec2):
     torch.Size([3, 2, 49, 32])
     >>> encoder.train().model.training
     False
+    >>> encoder.feature_lengths(lens, 16000, 49) * 49  # 8000 samples -> 24 frames
+    tensor([49., 24.])
     """
 
     def __init__(
@@ -87,12 +91,12 @@ class SSLEncoder(Wav2Vec2):
             ) from error
         num_hidden = self.model.config.num_hidden_layers + 1
         if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
-            raise ValueError(
+            raise HparamsError(
                 f"layer={layer} is out of range: '{source}' has {num_hidden} "
                 f"hidden states (0..{num_hidden - 1})"
             )
         if layer is not None and not isinstance(layer, int) and layer != "all":
-            raise ValueError(f"layer must be an int, 'all' or None, got {layer!r}")
+            raise HparamsError(f"layer must be an int, 'all' or None, got {layer!r}")
         self.layer = layer
         self.num_layers = num_hidden
         self.output_size = self.model.config.hidden_size
@@ -132,6 +136,27 @@ class SSLEncoder(Wav2Vec2):
         elif self.freeze_feature_extractor:
             self.model.feature_extractor.eval()
         return self
+
+    def feature_lengths(self, wav_lens, num_samples, num_frames):
+        """Exact relative frame lengths after the convolutional front-end.
+
+        Arguments
+        ---------
+        wav_lens : torch.Tensor
+            ``[B]`` relative waveform lengths.
+        num_samples : int
+            Samples of the padded waveform batch.
+        num_frames : int
+            Frames of the padded feature batch.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` valid frames divided by ``num_frames``.
+        """
+        samples = torch.round(wav_lens * num_samples).long()
+        frames = self.model._get_feat_extract_output_lengths(samples)
+        return frames.clamp(min=1, max=num_frames).float() / num_frames
 
     def extract_features(self, wav, wav_lens=None):
         """Encodes a padded batch.

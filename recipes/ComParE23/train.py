@@ -60,8 +60,8 @@ class EmotionShareBrain(EmotionBrain):
 
     def predict(self, wavs, wav_lens):
         """Encodes the padded waveforms, pools the valid frames, predicts shares."""
-        features = self.encode(wavs, wav_lens)
-        embeddings = self.modules.pooling(features, wav_lens)
+        features, feature_lens = self.encode(wavs, wav_lens)
+        embeddings = self.modules.pooling(features, feature_lens)
         return self.modules.head(embeddings)
 
     def compute_objectives(self, predictions, batch, stage):

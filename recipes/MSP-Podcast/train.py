@@ -131,8 +131,8 @@ class MSPEmotionBrain(EmotionBrain):
         """Encodes the padded waveforms; returns class log-probabilities and A/V/D."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        features = self.encode(wavs, wav_lens)
-        embeddings = self.modules.aggregator(features, wav_lens)
+        features, feature_lens = self.encode(wavs, wav_lens)
+        embeddings = self.modules.aggregator(features, feature_lens)
         log_probs = self.hparams.log_softmax(self.modules.class_head(embeddings))
         dimensions = self.modules.dimension_head(embeddings)
         return log_probs, dimensions
