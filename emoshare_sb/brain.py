@@ -201,6 +201,40 @@ class EmotionBrain(sb.Brain):
             write_json(os.path.join(folder, "averaged_from.json"), used)
         return used
 
+    def evaluate_best_and_averaged(self, datasets, loader_kwargs=None, max_key=None, min_key=None):
+        """Evaluates the best checkpoint alone, then the average of the N best.
+
+        The average (evaluated last, so the model holds it afterwards) is the
+        system's result; the best checkpoint shows what averaging bought.
+
+        Arguments
+        ---------
+        datasets : dict
+            ``{split: dataset}`` to evaluate.
+        loader_kwargs : dict, optional
+            Dataloader options for evaluation.
+        max_key, min_key : str
+            The checkpoint meta key that ranks checkpoints.
+
+        Returns
+        -------
+        dict
+            ``{"best": {split: outputs, ..., "checkpoints": [...]}, "averaged": {...}}``
+            where ``outputs`` is what the recipe's ``on_stage_end`` stored in
+            ``self.test_outputs``.
+        """
+        results = {}
+        for variant in (BEST, AVERAGED):
+            self.evaluation_variant = variant
+            results[variant] = {}
+            for split, dataset in datasets.items():
+                self.evaluate(
+                    dataset, max_key=max_key, min_key=min_key, test_loader_kwargs=loader_kwargs or {}
+                )
+                results[variant][split] = self.test_outputs
+            results[variant]["checkpoints"] = self.evaluated_checkpoints
+        return results
+
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the weights named by ``self.evaluation_variant`` (default: averaged)."""
         variant = getattr(self, "evaluation_variant", AVERAGED)

@@ -91,6 +91,29 @@ def check_overrides(hparams_file, overrides):
             )
 
 
+def check_encoder_dim(hparams):
+    """Fails early, with the fix, when ``encoder_dim`` does not match the encoder.
+
+    Arguments
+    ---------
+    hparams : dict
+        Loaded hyperparameters with ``encoder`` (having ``output_size``) and
+        ``encoder_dim``.
+
+    Raises
+    ------
+    HparamsError
+        Naming the width the encoder has and the override that fixes it.
+    """
+    actual = hparams["encoder"].output_size
+    if actual != hparams["encoder_dim"]:
+        name = hparams.get("ssl_source", type(hparams["encoder"]).__name__)
+        raise HparamsError(
+            f"The encoder ({name}) outputs {actual}-dim features but encoder_dim "
+            f"is {hparams['encoder_dim']}: add --encoder_dim {actual}"
+        )
+
+
 _TYPE_NAMES = {bool: "True or False", int: "an integer", float: "a number", list: "a list"}
 
 

@@ -27,7 +27,7 @@ from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.hparams import HparamsError, exit_on_user_error, load_hparams
+from emoshare_sb.hparams import check_encoder_dim, exit_on_user_error, load_hparams
 from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import (
     PredictionCollector,
@@ -144,17 +144,6 @@ def dataio_prep(hparams):
     return datasets
 
 
-def check_encoder_dim(hparams):
-    """Fails early, with the fix, when encoder_dim does not match the encoder."""
-    actual = hparams["encoder"].output_size
-    if actual != hparams["encoder_dim"]:
-        raise HparamsError(
-            f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
-            f"outputs {actual}-dim features "
-            f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
-        )
-
-
 def write_predictions(path, emotions, outputs):
     """Writes one prediction CSV in the challenge's submission format."""
     rows = [
@@ -217,17 +206,10 @@ if __name__ == "__main__":
     )
 
     # The best checkpoint alone, then the average of the N best (the system).
-    results = {}
-    for variant in (BEST, AVERAGED):
-        brain.evaluation_variant = variant
-        results[variant] = {}
-        for split in ("devel", "test"):
-            brain.evaluate(
-                datasets[split],
-                max_key="spearman",
-                test_loader_kwargs=hparams["eval_dataloader_options"],
-            )
-            results[variant][split] = brain.test_outputs
-        results[variant]["checkpoints"] = brain.evaluated_checkpoints
+    results = brain.evaluate_best_and_averaged(
+        {split: datasets[split] for split in ("devel", "test")},
+        loader_kwargs=hparams["eval_dataloader_options"],
+        max_key="spearman",
+    )
     if if_main_process():
         write_outputs(hparams, results)

@@ -320,18 +320,11 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
     )
 
     # The best checkpoint alone, then the average of the N best (the system).
-    outputs = {}
-    for variant in (BEST, AVERAGED):
-        brain.evaluation_variant = variant
-        outputs[variant] = {}
-        for split in EVAL_SPLITS:
-            brain.evaluate(
-                datasets[split],
-                max_key=hparams["checkpoint_metric"],
-                test_loader_kwargs=hparams["eval_dataloader_options"],
-            )
-            outputs[variant][split] = brain.test_outputs
-        outputs[variant]["checkpoints"] = brain.evaluated_checkpoints
+    outputs = brain.evaluate_best_and_averaged(
+        {split: datasets[split] for split in EVAL_SPLITS},
+        loader_kwargs=hparams["eval_dataloader_options"],
+        max_key=hparams["checkpoint_metric"],
+    )
     if if_main_process():
         write_fold_outputs(hparams, datasets, outputs)
 

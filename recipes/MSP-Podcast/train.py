@@ -41,7 +41,12 @@ from emoshare_sb.data.audio import random_crop, read_audio
 from emoshare_sb.data.manifest import OPTIONS_FILE
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES, MSP_SPLITS
 from emoshare_sb.data.noise import mix_at_snr
-from emoshare_sb.hparams import HparamsError, exit_on_user_error, load_hparams
+from emoshare_sb.hparams import (
+    HparamsError,
+    check_encoder_dim,
+    exit_on_user_error,
+    load_hparams,
+)
 from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import PredictionCollector, ccc_per_column
 from emoshare_sb.nnet.distribution_losses import kl_divergence_loss, soft_cross_entropy
@@ -468,15 +473,6 @@ def check_options(hparams):
         raise HparamsError(f"--dimensions must name {len(DIMENSION_COLUMNS)} attributes")
 
 
-def check_encoder_dim(hparams):
-    """Fails early, with the fix, when encoder_dim does not match the encoder."""
-    actual = hparams["encoder"].output_size
-    if actual != hparams["encoder_dim"]:
-        raise HparamsError(
-            f"The encoder ({hparams.get('ssl_source', type(hparams['encoder']).__name__)}) "
-            f"outputs {actual}-dim features "
-            f"but encoder_dim is {hparams['encoder_dim']}: add --encoder_dim {actual}"
-        )
 
 
 def write_predictions(path, outputs):
@@ -598,18 +594,10 @@ if __name__ == "__main__":
     )
 
     # The best checkpoint alone, then the average of the N best (the system).
-    eval_splits = [split for split in datasets if split != "train"]
-    results = {}
-    for variant in (BEST, AVERAGED):
-        brain.evaluation_variant = variant
-        results[variant] = {}
-        for split in eval_splits:
-            brain.evaluate(
-                datasets[split],
-                max_key=hparams["checkpoint_metric"],
-                test_loader_kwargs=hparams["eval_dataloader_options"],
-            )
-            results[variant][split] = brain.test_outputs
-        results[variant]["checkpoints"] = brain.evaluated_checkpoints
+    results = brain.evaluate_best_and_averaged(
+        {split: dataset for split, dataset in datasets.items() if split != "train"},
+        loader_kwargs=hparams["eval_dataloader_options"],
+        max_key=hparams["checkpoint_metric"],
+    )
     if if_main_process():
         write_outputs(hparams, results)
