@@ -177,18 +177,21 @@ def _write_rows(path, header, rows):
         writer.writerows(rows)
 
 
-_SSL_FAMILIES = ("hubert", "wav2vec2", "wavlm")
+_SSL_FAMILIES = ("hubert", "wav2vec2", "wavlm", "whisper")
 
 
 def make_tiny_ssl_model(
     folder, family="hubert", hidden_size=32, num_layers=2, num_heads=2, seed=0
 ):
-    """Saves a tiny randomly initialised SSL encoder as a local HF folder.
+    """Saves a tiny randomly initialised SSL (or Whisper) encoder as a local HF folder.
 
-    The architecture is the real family's (convolutional front-end with the
-    320x downsampling of the large models, layer-norm feature extractor,
-    pre-norm transformer), only narrower and shallower. The folder holds the
-    config, safetensors weights and the feature-extractor config, like a hub
+    For ``hubert``, ``wav2vec2`` and ``wavlm`` the architecture is the real
+    family's (convolutional front-end with the 320x downsampling of the large
+    models, layer-norm feature extractor, pre-norm transformer), only narrower
+    and shallower. For ``whisper`` it is a ``WhisperModel`` (80 mel bins, the
+    real 30 s / 1500-frame input, a one-layer decoder with a small vocabulary)
+    with a ``WhisperFeatureExtractor``. The folder holds the config,
+    safetensors weights and the feature-extractor config, like a hub
     snapshot, so it can be passed as ``ssl_source``.
 
     Arguments
@@ -196,11 +199,12 @@ def make_tiny_ssl_model(
     folder : str
         Where to save.
     family : str
-        ``hubert``, ``wav2vec2`` or ``wavlm``.
+        ``hubert``, ``wav2vec2``, ``wavlm`` or ``whisper``.
     hidden_size : int
         Transformer width.
     num_layers : int
-        Transformer layers (the encoder yields ``num_layers + 1`` hidden states).
+        Transformer (encoder) layers; the encoder yields ``num_layers + 1``
+        hidden states.
     num_heads : int
         Attention heads.
     seed : int
@@ -216,12 +220,41 @@ def make_tiny_ssl_model(
     >>> path = make_tiny_ssl_model(str(getfixture("tmpdir") / "tiny"))
     >>> sorted(os.listdir(path))
     ['config.json', 'model.safetensors', 'preprocessor_config.json']
+    >>> path = make_tiny_ssl_model(str(getfixture("tmpdir") / "w"), "whisper")
+    >>> sorted(os.listdir(path))
+    ['config.json', 'model.safetensors', 'preprocessor_config.json']
     """
     import torch
     import transformers
 
     if family not in _SSL_FAMILIES:
         raise ValueError(f"family must be one of {_SSL_FAMILIES}, got '{family}'")
+    if family == "whisper":
+        config = transformers.WhisperConfig(
+            vocab_size=64,
+            num_mel_bins=80,
+            d_model=hidden_size,
+            encoder_layers=num_layers,
+            encoder_attention_heads=num_heads,
+            encoder_ffn_dim=2 * hidden_size,
+            decoder_layers=1,
+            decoder_attention_heads=num_heads,
+            decoder_ffn_dim=2 * hidden_size,
+            max_source_positions=1500,  # the real 30 s input: 3000 mel frames
+            max_target_positions=16,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=3,
+            suppress_tokens=None,
+            begin_suppress_tokens=None,
+        )
+        torch.manual_seed(seed)
+        transformers.WhisperModel(config).save_pretrained(folder)
+        transformers.WhisperFeatureExtractor(
+            feature_size=80, sampling_rate=SAMPLE_RATE
+        ).save_pretrained(folder)
+        return folder
     config_class, model_class = {
         "hubert": (transformers.HubertConfig, transformers.HubertModel),
         "wav2vec2": (transformers.Wav2Vec2Config, transformers.Wav2Vec2Model),
@@ -259,7 +292,7 @@ def main(argv=None):
     parser.add_argument("--n_train", type=int, default=200)
     parser.add_argument("--n_devel", type=int, default=60)
     parser.add_argument("--n_test", type=int, default=60)
-    parser.add_argument("--ssl", help="save a tiny random SSL encoder here")
+    parser.add_argument("--ssl", help="save a tiny random SSL (or Whisper) encoder here")
     parser.add_argument("--family", default="hubert", choices=_SSL_FAMILIES)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

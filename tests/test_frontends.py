@@ -8,7 +8,7 @@ from emoshare_sb.lobes.frontends import (
     MFCCFrontEnd,
     masked_mean_variance_normalize,
 )
-from emoshare_sb.lobes.fusion import EarlyFusion, LateFusion, WeightedLayerSum
+from emoshare_sb.lobes.fusion import ChannelSplitPooling, EarlyFusion, WeightedLayerSum
 from emoshare_sb.nnet.pooling import MaskedMeanPooling
 
 FRONTENDS = {
@@ -172,10 +172,14 @@ def test_early_fusion_truncates_to_shortest():
 
 
 def test_late_fusion_of_two_tiny_encoders(tiny_encoders):
-    fusion = LateFusion(tiny_encoders, [MaskedMeanPooling(), MaskedMeanPooling()])
+    """Early fusion + channel-split pooling = each encoder pooled on its own."""
+    fusion = EarlyFusion(tiny_encoders)
+    pooling = ChannelSplitPooling([MaskedMeanPooling(), MaskedMeanPooling()], [32, 16])
     wavs, lens = _batch(_wavs()[:2], 16000, "zeros")
     with torch.no_grad():
-        emb = fusion(wavs, lens)
-    assert emb.shape == (2, 48)
+        emb = pooling(fusion(wavs, lens), lens)
+        branches = [MaskedMeanPooling()(enc(wavs, lens), lens) for enc in tiny_encoders]
+    assert emb.shape == (2, 48) and pooling.output_size == 48
+    torch.testing.assert_close(emb, torch.cat(branches, dim=-1))
     with pytest.raises(ValueError):
-        LateFusion(tiny_encoders, [MaskedMeanPooling()])
+        ChannelSplitPooling([MaskedMeanPooling()], [32])

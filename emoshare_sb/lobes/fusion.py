@@ -1,15 +1,21 @@
 """Combining representations: SSL layers, two encoders, two utterance embeddings.
 
+Everything here fits the recipes' ``encoder -> pooling -> head`` structure:
+
 * :class:`WeightedLayerSum`: the SUPERB learned softmax-weighted sum of all
-  hidden states of one SSL encoder;
+  hidden states of one SSL encoder, and :class:`LayerMixEncoder`, which puts
+  it after the encoder so the pair is an encoder ``(wavs, wav_lens) -> [B,
+  T, C]`` (the mix is trained with the head);
 * :class:`EarlyFusion`: frame-level concatenation of the features of several
   encoders (Morais et al. 2022, "huBERT + W2V2" before one ECAPA-TDNN);
-* :class:`LateFusion`: concatenation of utterance embeddings, one encoder and
-  one aggregator per branch (Morais et al. 2022, "huBERT & W2V2").
+* :class:`ChannelSplitPooling`: one aggregator per encoder's channels of an
+  :class:`EarlyFusion` output, utterance embeddings concatenated: late fusion
+  (Morais et al. 2022, "huBERT & W2V2", one ECAPA-TDNN per encoder).
 """
 
 import torch
 
+from emoshare_sb.lobes import feature_lengths
 from emoshare_sb.nnet.pooling import frame_mask
 
 
@@ -120,8 +126,8 @@ class EarlyFusion(torch.nn.Module):
     can differ by a frame or two between families, so every output is
     truncated to the shortest ``T`` before concatenating the channels. The
     result is ``[B, T, sum(C_i)]``, with ``output_size = sum(C_i)``, a drop-in
-    encoder for any aggregator. Relative lengths stay valid after truncation
-    up to the rounding that relative lengths always carry.
+    encoder for any aggregator. :meth:`feature_lengths` gives each clip's
+    exact number of valid fused frames (the fewest over the encoders).
 
     Arguments
     ---------
@@ -138,6 +144,8 @@ class EarlyFusion(torch.nn.Module):
     torch.Size([2, 101, 60])
     >>> fusion.output_size
     60
+    >>> (fusion.feature_lengths(torch.tensor([1.0, 0.5]), 16000, 101) * 101).round()
+    tensor([101.,  51.])
     """
 
     def __init__(self, encoders):
@@ -166,43 +174,90 @@ class EarlyFusion(torch.nn.Module):
         time = min(f.shape[-2] for f in feats)
         return torch.cat([f[..., :time, :] for f in feats], dim=-1)
 
+    def feature_lengths(self, wav_lens, num_samples, num_frames):
+        """Exact relative lengths of the fused frames: the fewest over the encoders.
 
-class LateFusion(torch.nn.Module):
-    """Concatenation of utterance embeddings from independent branches.
+        Arguments
+        ---------
+        wav_lens : torch.Tensor
+            ``[B]`` relative waveform lengths.
+        num_samples : int
+            Samples of the padded waveform batch.
+        num_frames : int
+            Frames of the fused (truncated) batch.
 
-    Branch ``i`` runs ``aggregators[i](encoders[i](wavs, wav_lens), wav_lens)``
-    (e.g. an ECAPA-TDNN on wav2vec 2.0 features and another on HuBERT
-    features); the embeddings are concatenated into ``[B, sum(D_i)]``.
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` valid frames divided by ``num_frames``.
+        """
+        lengths = [
+            feature_lengths(encoder, wav_lens, num_samples, num_frames)
+            for encoder in self.encoders
+        ]
+        return torch.stack(lengths).amin(dim=0)
+
+
+class LayerMixEncoder(torch.nn.Module):
+    """An encoder returning all hidden states, followed by a learned layer mix.
+
+    ``encoder(wavs, wav_lens)`` gives ``[L, B, T, C]`` (e.g.
+    :class:`~emoshare_sb.lobes.ssl.SSLEncoder` or
+    :class:`~emoshare_sb.lobes.whisper.WhisperEncoder` with ``layer="all"``)
+    and ``layer_mix(hidden, lengths)`` combines them into ``[B, T, C]`` (e.g.
+    :class:`WeightedLayerSum`), with the encoder's exact frame lengths. The
+    pair is a drop-in encoder with ``output_size``, the SSL encoder's
+    ``num_layers`` and its ``feature_lengths``.
+
+    The mix belongs to the downstream model: a recipe puts ``layer_mix`` in its
+    trainable ``model`` so the head's optimizer trains it and checkpoint
+    averaging averages it. The recipes run a frozen encoder without autograd
+    (``EmotionBrain.encode``), so in training mode this module re-enables
+    autograd for the mix alone: the SSL features stay graph-free, the mix
+    weights get gradients. In eval mode nothing is recorded.
 
     Arguments
     ---------
-    encoders : list of torch.nn.Module
-        One encoder per branch, ``(wavs, wav_lens) -> [B, T, C]``.
-    aggregators : list of torch.nn.Module
-        One aggregator per branch, ``(x, lengths) -> [B, D]``.
+    encoder : torch.nn.Module
+        Returns stacked hidden states ``[L, B, T, C]``; needs ``output_size``.
+    layer_mix : torch.nn.Module
+        ``(hidden [L, B, T, C], lengths [B]) -> [B, T, C]`` (relative frame
+        lengths).
 
     Example
     -------
-    >>> from emoshare_sb.lobes.frontends import FbankFrontEnd, MFCCFrontEnd
-    >>> from emoshare_sb.nnet.pooling import MaskedMeanPooling
-    >>> fusion = LateFusion([FbankFrontEnd(), MFCCFrontEnd()],
-    ...                     [MaskedMeanPooling(), MaskedMeanPooling()])
-    >>> fusion(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
-    torch.Size([2, 60])
+    >>> from emoshare_sb.lobes.ssl import SSLEncoder
+    >>> from emoshare_sb.synthetic import make_tiny_ssl_model
+    >>> source = make_tiny_ssl_model(str(getfixture("tmpdir") / "tiny"))
+    >>> ssl = SSLEncoder(source, save_path=str(getfixture("tmpdir")), layer="all")
+    >>> encoder = LayerMixEncoder(ssl, WeightedLayerSum(ssl.num_layers)).train()
+    >>> with torch.no_grad():  # as the recipes run a frozen encoder
+    ...     feats = encoder(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+    >>> feats.shape, encoder.output_size, feats.requires_grad
+    (torch.Size([2, 49, 32]), 32, True)
     """
 
-    def __init__(self, encoders, aggregators):
+    def __init__(self, encoder, layer_mix):
         super().__init__()
-        if len(encoders) != len(aggregators) or len(encoders) < 2:
+        if getattr(encoder, "layer", "all") != "all":
             raise ValueError(
-                "LateFusion needs one aggregator per encoder and at least two "
-                f"branches, got {len(encoders)} encoders and {len(aggregators)} aggregators"
+                f"the encoder must return every hidden state (layer='all'), "
+                f"got layer={encoder.layer!r}"
             )
-        self.encoders = torch.nn.ModuleList(encoders)
-        self.aggregators = torch.nn.ModuleList(aggregators)
+        expected = getattr(layer_mix, "num_layers", None)
+        num_layers = getattr(encoder, "num_layers", None)
+        if None not in (expected, num_layers) and expected != num_layers:
+            raise ValueError(
+                f"the layer mix combines {expected} hidden states but the encoder "
+                f"has {num_layers}: set the mix's num_layers to the encoder's num_layers"
+            )
+        self.encoder = encoder
+        self.layer_mix = layer_mix
+        self.output_size = encoder.output_size
+        self.num_layers = num_layers
 
     def forward(self, wavs, wav_lens=None):
-        """Embeds with every branch and concatenates the embeddings.
+        """Encodes, then mixes the hidden states.
 
         Arguments
         ---------
@@ -214,10 +269,107 @@ class LateFusion(torch.nn.Module):
         Returns
         -------
         torch.Tensor
-            ``[B, sum(D_i)]``.
+            ``[B, T, output_size]``.
         """
-        embeddings = [
-            aggregator(encoder(wavs, wav_lens), wav_lens)
-            for encoder, aggregator in zip(self.encoders, self.aggregators, strict=True)
-        ]
-        return torch.cat(embeddings, dim=-1)
+        hidden = self.encoder(wavs, wav_lens)
+        lengths = wav_lens
+        if wav_lens is not None:
+            lengths = self.feature_lengths(wav_lens, wavs.shape[-1], hidden.shape[-2])
+        with torch.set_grad_enabled(torch.is_grad_enabled() or self.training):
+            return self.layer_mix(hidden, lengths)
+
+    def feature_lengths(self, wav_lens, num_samples, num_frames):
+        """The encoder's exact relative frame lengths (the mix keeps the frames).
+
+        Arguments
+        ---------
+        wav_lens : torch.Tensor
+            ``[B]`` relative waveform lengths.
+        num_samples : int
+            Samples of the padded waveform batch.
+        num_frames : int
+            Frames of the padded feature batch.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` valid frames divided by ``num_frames``.
+        """
+        return feature_lengths(self.encoder, wav_lens, num_samples, num_frames)
+
+
+class ChannelSplitPooling(torch.nn.Module):
+    """Pools consecutive channel groups with their own aggregators (late fusion).
+
+    The features ``[B, T, sum(split_sizes)]`` of an :class:`EarlyFusion`
+    encoder are split back into each encoder's channels; group ``i`` is pooled
+    by ``aggregators[i]`` and the utterance embeddings are concatenated into
+    ``[B, sum(D_i)]``. With one ECAPA-TDNN per encoder this is the late fusion
+    of Morais et al. (2022): the same encoder as early fusion, a different
+    pooling, so both fit a recipe's ``encoder -> pooling -> head``.
+
+    Arguments
+    ---------
+    aggregators : list of torch.nn.Module
+        One per group, ``(x [B, T, C_i], lengths) -> [B, D_i]``; ``D_i`` is
+        the aggregator's ``output_size``, or ``C_i`` for one without (mean or
+        attentive pooling).
+    split_sizes : list of int
+        Channels of each group, in order (each encoder's ``output_size``).
+
+    Example
+    -------
+    >>> from emoshare_sb.nnet.pooling import MaskedMeanPooling
+    >>> from emoshare_sb.nnet.aggregators import TCGRU
+    >>> aggregators = [MaskedMeanPooling(), TCGRU(8, conv_channels=4, gru_size=4, embedding_size=5)]
+    >>> pooling = ChannelSplitPooling(aggregators, split_sizes=[6, 8])
+    >>> pooling(torch.randn(2, 10, 14), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 11])
+    >>> pooling.output_size
+    11
+    """
+
+    def __init__(self, aggregators, split_sizes):
+        super().__init__()
+        if len(aggregators) != len(split_sizes) or len(aggregators) < 2:
+            raise ValueError(
+                "ChannelSplitPooling needs one aggregator per channel group and at "
+                f"least two groups, got {len(aggregators)} aggregators and "
+                f"split sizes {list(split_sizes)}"
+            )
+        self.aggregators = torch.nn.ModuleList(aggregators)
+        self.split_sizes = [int(size) for size in split_sizes]
+        self.output_size = sum(
+            getattr(aggregator, "output_size", size)
+            for aggregator, size in zip(aggregators, self.split_sizes, strict=True)
+        )
+
+    def forward(self, x, lengths=None):
+        """Pools each channel group and concatenates the embeddings.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[B, T, sum(split_sizes)]`` features.
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, output_size]``.
+        """
+        if x.shape[-1] != sum(self.split_sizes):
+            raise ValueError(
+                f"features have {x.shape[-1]} channels but the split sizes "
+                f"{self.split_sizes} add up to {sum(self.split_sizes)}: they must be "
+                "the fused encoders' output sizes, in order"
+            )
+        groups = torch.split(x, self.split_sizes, dim=-1)
+        return torch.cat(
+            [
+                aggregator(group, lengths)
+                for aggregator, group in zip(self.aggregators, groups, strict=True)
+            ],
+            dim=-1,
+        )

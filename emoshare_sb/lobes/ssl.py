@@ -10,6 +10,7 @@ matters for emotion work:
 * one hidden layer, the last one, or all of them can be returned.
 """
 
+import contextlib
 import os
 
 import torch
@@ -72,7 +73,7 @@ class SSLEncoder(Wav2Vec2):
         output_norm=False,
     ):
         check_ssl_source(source)
-        try:
+        with explain_load_errors(source):
             super().__init__(
                 source=source,
                 save_path=save_path,
@@ -81,22 +82,8 @@ class SSLEncoder(Wav2Vec2):
                 freeze_feature_extractor=freeze_feature_extractor,
                 output_all_hiddens=layer is not None,
             )
-        except OSError as error:
-            if os.path.isdir(source):
-                raise
-            raise OSError(
-                f"Could not load ssl_source '{source}' from the HuggingFace hub "
-                f"({error}). Without network access (HF_HUB_OFFLINE=1), download it "
-                "once where you can, or pass a local folder written with save_pretrained."
-            ) from error
         num_hidden = self.model.config.num_hidden_layers + 1
-        if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
-            raise HparamsError(
-                f"layer={layer} is out of range: '{source}' has {num_hidden} "
-                f"hidden states (0..{num_hidden - 1})"
-            )
-        if layer is not None and not isinstance(layer, int) and layer != "all":
-            raise HparamsError(f"layer must be an int, 'all' or None, got {layer!r}")
+        check_layer(layer, num_hidden, source)
         self.layer = layer
         self.num_layers = num_hidden
         self.output_size = self.model.config.hidden_size
@@ -193,6 +180,69 @@ class SSLEncoder(Wav2Vec2):
         if self.output_norm:
             feats = torch.nn.functional.layer_norm(feats, feats.shape[-1:])
         return feats
+
+
+@contextlib.contextmanager
+def explain_load_errors(source):
+    """Rewrites a failed hub download of ``source`` into a message saying what to do.
+
+    Arguments
+    ---------
+    source : str
+        A hub id or a local folder (errors for a local folder pass through).
+
+    Example
+    -------
+    >>> with explain_load_errors("owner/model"):
+    ...     raise OSError("connection refused")
+    Traceback (most recent call last):
+    ...
+    OSError: Could not load ssl_source 'owner/model' from the HuggingFace hub (connection refused). ...
+    """
+    try:
+        yield
+    except OSError as error:
+        if os.path.isdir(source):
+            raise
+        raise OSError(
+            f"Could not load ssl_source '{source}' from the HuggingFace hub "
+            f"({error}). Without network access (HF_HUB_OFFLINE=1), download it "
+            "once where you can, or pass a local folder written with save_pretrained."
+        ) from error
+
+
+def check_layer(layer, num_hidden, source):
+    """Checks a ``layer`` option against the encoder's number of hidden states.
+
+    Arguments
+    ---------
+    layer : int, "all" or None
+        The requested hidden state(s).
+    num_hidden : int
+        Hidden states the encoder yields (layers + 1).
+    source : str
+        The encoder, for the message.
+
+    Raises
+    ------
+    HparamsError
+        For an index out of range or a value of the wrong kind.
+
+    Example
+    -------
+    >>> check_layer(24, 25, "microsoft/wavlm-large")
+    >>> check_layer(25, 25, "microsoft/wavlm-large")
+    Traceback (most recent call last):
+    ...
+    emoshare_sb.hparams.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
+    """
+    if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
+        raise HparamsError(
+            f"layer={layer} is out of range: '{source}' has {num_hidden} "
+            f"hidden states (0..{num_hidden - 1})"
+        )
+    if layer is not None and not isinstance(layer, int) and layer != "all":
+        raise HparamsError(f"layer must be an int, 'all' or None, got {layer!r}")
 
 
 # What a model folder must hold, each with a test on a file name.

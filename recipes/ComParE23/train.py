@@ -158,7 +158,8 @@ def write_outputs(hparams, results):
     and the results tables in the log."""
     emotions = hparams["emotions"]
     folder = os.path.join(hparams["output_folder"], "predictions")
-    summary = {"ssl_source": hparams.get("ssl_source")}
+    # Every encoder source (fusion YAMLs have one per encoder, Fbank none).
+    summary = {key: value for key, value in hparams.items() if key.endswith("_source")}
     for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
         scores = {"checkpoints": results[variant].pop("checkpoints")}
         for split, outputs in results[variant].items():
