@@ -5,6 +5,7 @@ Everything is generated offline; nothing touches the network.
 
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -31,12 +32,20 @@ def small_compare23(tmp_path_factory):
     return make_compare23_corpus(str(root), n_train=12, n_devel=6, n_test=6, seed=3)
 
 
-def run_recipe(recipe, hparams, *overrides, timeout=900):
+def run_recipe(recipe, hparams, *overrides, timeout=900, processes=1):
     """Runs a recipe script in a subprocess; returns the completed process.
 
-    Fails the test with the tail of the output when the script fails.
+    With ``processes > 1`` the recipe runs under ``torchrun`` on the CPU (gloo),
+    as the README documents for several processes. Fails the test with the
+    tail of the output when the script fails.
     """
     command = [sys.executable, str(REPO / recipe), str(REPO / hparams), *map(str, overrides)]
+    if processes > 1:
+        torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+        command = [
+            torchrun, f"--nproc_per_node={processes}", f"--master_port={_free_port()}",
+            *command[1:], "--distributed_backend=gloo", "--device", "cpu",
+        ]
     process = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
@@ -46,3 +55,9 @@ def run_recipe(recipe, hparams, *overrides, timeout=900):
             f"{process.stdout[-3000:]}\n{process.stderr[-5000:]}"
         )
     return process
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -84,6 +84,10 @@ class SSLEncoder(Wav2Vec2):
             )
         num_hidden = self.model.config.num_hidden_layers + 1
         check_layer(layer, num_hidden, source)
+        # The SpecAugment mask embedding is never used here (spec augment is
+        # off): trainable, it would leave DDP waiting for its gradient.
+        if getattr(self.model, "masked_spec_embed", None) is not None:
+            self.model.masked_spec_embed.requires_grad_(False)
         self.layer = layer
         self.num_layers = num_hidden
         self.output_size = self.model.config.hidden_size
