@@ -34,10 +34,24 @@ recordings); override them with ``overrides={"window": ..., "hop": ...}``
 recipe's evaluation step: a batch padded as the recipe pads it gives the
 recipe's predictions exactly.
 
-The class is written so that a model with other outputs (the MSP-Podcast
-model's class probabilities and arousal/valence/dominance) only overrides
-:attr:`~EmotionShareRegressor.output_names`, :meth:`~EmotionShareRegressor.forward`
-and, if its YAML differs, :attr:`~EmotionShareRegressor.EXPERIMENT_KEYS`.
+:class:`VoteDistributionRecognizer` serves the MSP-Podcast recipe's model
+the same way: the distribution of the graders' votes over the eight classes
+and arousal/valence/dominance on the corpus' 1..7 scale::
+
+    model = VoteDistributionRecognizer.from_hparams(source="results/msp_run")
+    model.predict_file("clip.wav")
+    # {"probabilities": {"Angry": 0.05, ..., "Neutral": 0.41}, "class": "Neutral",
+    #  "arousal": 3.9, "valence": 4.2, "dominance": 4.0}
+
+It shares everything but the model's outputs with
+:class:`EmotionShareRegressor` (windows, loading, export): a model with other
+outputs overrides :attr:`~EmotionShareRegressor.output_names`,
+:meth:`~EmotionShareRegressor.forward`, ``HPARAMS_NEEDED``/``MODULES_NEEDED``
+and :attr:`~EmotionShareRegressor.EXPERIMENT_KEYS`, and is added to
+:data:`INFERENCE_INTERFACES` so that :func:`interface_class` finds it from an
+experiment's ``modules`` (an experiment may also name its class in an
+``inference_interface`` key). :func:`load_model` and :func:`export_model` pick
+the class by themselves.
 """
 
 import contextlib
@@ -55,7 +69,9 @@ from ruamel.yaml.tag import Tag
 from speechbrain.inference.interfaces import Pretrained, pretrained_from_hparams
 from speechbrain.utils.logger import get_logger
 
+from emoshare_sb.classification_metrics import best_classes
 from emoshare_sb.data.audio import read_audio
+from emoshare_sb.data.msp_podcast import MSP_CLASS_NAMES
 from emoshare_sb.io import atomic_write, write_json
 from emoshare_sb.lobes import feature_lengths
 from emoshare_sb.windows import average_by_owner, split_into_windows, window_starts
@@ -214,6 +230,13 @@ class EmotionShareRegressor(Pretrained):
     # The experiment's checkpoint recoverable holding the averaged weights.
     AVERAGED_RECOVERABLE = "model"
 
+    # The experiment's split whose scores export_info.json records.
+    VALIDATION_SPLIT = "devel"
+    # Default sliding windows (seconds) when the experiment did not evaluate
+    # in windows: long enough to score every clip of the corpus whole.
+    DEFAULT_WINDOW = DEFAULT_WINDOW
+    DEFAULT_HOP = DEFAULT_HOP
+
     # Windows of this many clips (or windows of a long clip) go through the
     # encoder together.
     window_batch_size = 8
@@ -222,6 +245,38 @@ class EmotionShareRegressor(Pretrained):
     def output_names(self):
         """The names of the outputs, in the order of the prediction columns."""
         return list(self.hparams.emotions)
+
+    @property
+    def prediction_columns(self):
+        """The keys of a named prediction (:meth:`to_dict`), in output order.
+
+        The numeric :attr:`output_names` here; subclasses may add labels
+        (e.g. the 1-best class). Output files use these as columns.
+        """
+        return self.output_names
+
+    def encode(self, wavs, wav_lens=None):
+        """Runs the encoder: frame features and their exact relative lengths.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` at the model's sample rate, zero-padded.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (SpeechBrain convention).
+
+        Returns
+        -------
+        features : torch.Tensor
+            ``[B, T, C]`` frame features.
+        lengths : torch.Tensor
+            ``[B]`` relative lengths of the valid frames, exact as in the
+            recipes (:func:`emoshare_sb.lobes.feature_lengths`), so that a clip
+            gets the same prediction alone or padded in a batch.
+        """
+        features = self.mods.encoder(wavs, wav_lens)
+        lengths = feature_lengths(self.mods.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        return features, lengths
 
     def forward(self, wavs, wav_lens=None):
         """Runs the model on a padded batch, whole clips, as the recipe does.
@@ -238,8 +293,7 @@ class EmotionShareRegressor(Pretrained):
         torch.Tensor
             ``[B, D]`` predictions.
         """
-        features = self.mods.encoder(wavs, wav_lens)
-        lengths = feature_lengths(self.mods.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        features, lengths = self.encode(wavs, wav_lens)
         embeddings = self.mods.pooling(features, lengths)
         return self.mods.head(embeddings)
 
@@ -507,14 +561,22 @@ class EmotionShareRegressor(Pretrained):
         tree = _read_yaml_tree(path)
         missing = [key for key in cls.EXPERIMENT_KEYS if key not in tree]
         if missing:
-            raise ValueError(f"{path}: keys {missing} are missing; is this a trained experiment?")
-        window, hop = _default_windows(tree, window, hop)
+            served_by = _interface_of_experiment(tree)
+            hint = (
+                f"; this experiment's model is served by {served_by.__name__} "
+                "(load_model picks it)"
+                if served_by is not cls
+                else "; is this a trained experiment?"
+            )
+            raise ValueError(f"{path}: keys {missing} are missing{hint}")
+        window, hop = _default_windows(tree, window, hop, cls.DEFAULT_WINDOW, cls.DEFAULT_HOP)
 
         hparams = CommentedMap()
         hparams["interface"] = f"{cls.__module__}.{cls.__qualname__}"
         hparams["model_folder"] = TaggedScalar("", tag="!PLACEHOLDER")
         hparams["window"] = window
         hparams["hop"] = hop
+        hparams.update(cls.inference_constants(tree))
         for key in cls.EXPERIMENT_KEYS:
             hparams[key] = tree[key]
         encoder = hparams["encoder"]
@@ -546,10 +608,29 @@ class EmotionShareRegressor(Pretrained):
         header = (
             f"# Inference hyperparameters for {hparams['interface']},\n"
             f"# made from {os.path.abspath(path)}.\n"
-            "# Load with EmotionShareRegressor.from_hparams(source=<this folder>), which\n"
+            f"# Load with {cls.__name__}.from_hparams(source=<this folder>), which\n"
             "# sets model_folder; window/hop are sliding windows in seconds (null: whole clips).\n"
         )
         return header + stream.getvalue()
+
+    @classmethod
+    def inference_constants(cls, tree):
+        """Plain inference hyperparameters the experiment's YAML does not hold.
+
+        Arguments
+        ---------
+        tree : ruamel.yaml.comments.CommentedMap
+            The experiment's ``hyperparams.yaml``.
+
+        Returns
+        -------
+        dict
+            Keys written to the inference YAML next to ``window`` and
+            ``hop``; none for :class:`EmotionShareRegressor`, whose output
+            names are the experiment's ``emotions``.
+        """
+        del tree  # everything this model needs is in EXPERIMENT_KEYS
+        return {}
 
     @classmethod
     def export(
@@ -591,13 +672,233 @@ class EmotionShareRegressor(Pretrained):
                 )
             encoder.model.save_pretrained(os.path.join(staging, ENCODER_FOLDER))
             encoder.feature_extractor.save_pretrained(os.path.join(staging, ENCODER_FOLDER))
-            write_json(os.path.join(staging, "export_info.json"), _export_info(experiment_folder))
+            write_json(
+                os.path.join(staging, "export_info.json"),
+                _export_info(experiment_folder, cls.VALIDATION_SPLIT),
+            )
             _replace_folder(staging, export_folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         logger.info(f"Exported {experiment_folder} to {export_folder}")
         return export_folder
+
+
+class VoteDistributionRecognizer(EmotionShareRegressor):
+    """Predicts the distribution of listeners' emotion votes and arousal/valence/dominance.
+
+    The model is the MSP-Podcast recipe's (``recipes/MSP-Podcast``): SSL
+    ``encoder`` -> TC-GRU ``aggregator`` over the valid frames ->
+    ``class_head`` (its log-softmax, exponentiated: the share of graders
+    voting for each class) and ``dimension_head`` (sigmoid: arousal, valence
+    and dominance in [0, 1], reported on the corpus' scale,
+    ``dimension_range``, 1..7 for MSP-Podcast). Predictions are
+    ``[probabilities (C) | dimensions (D)]``, the columns of the recipe's
+    prediction files; the 1-best class is the most probable one, ties going
+    to the later class as in the recipe's metrics.
+
+    Windows, loading and export are :class:`EmotionShareRegressor`'s;
+    clips up to 12 s (every MSP-Podcast turn, 2.75 to 11 s) are scored whole
+    by default, as the recipe scores them.
+
+    Arguments
+    ---------
+    See :class:`speechbrain.inference.interfaces.Pretrained`. Load with
+    :meth:`from_hparams` (or :func:`load_model`); ``run_opts={"device": "cpu"}``
+    picks the device.
+
+    Example
+    -------
+    >>> from speechbrain.nnet.activations import Softmax
+    >>> from emoshare_sb.lobes.ssl import SSLEncoder
+    >>> from emoshare_sb.nnet.aggregators import TCGRU
+    >>> from emoshare_sb.synthetic import make_tiny_ssl_model
+    >>> tmp = getfixture("tmpdir")
+    >>> encoder = SSLEncoder(make_tiny_ssl_model(str(tmp / "tiny")), str(tmp))
+    >>> modules = {
+    ...     "encoder": encoder,
+    ...     "aggregator": TCGRU(32, conv_channels=8, gru_size=8, embedding_size=8),
+    ...     "class_head": torch.nn.Linear(8, 3),
+    ...     "dimension_head": torch.nn.Sequential(torch.nn.Linear(8, 2), torch.nn.Sigmoid()),
+    ... }
+    >>> hparams = {"classes": ["Angry", "Sad", "Neutral"], "dimensions": ["arousal", "valence"],
+    ...            "dimension_range": [1.0, 7.0], "log_softmax": Softmax(apply_log=True),
+    ...            "sample_rate": 16000, "window": 12.0, "hop": 6.0}
+    >>> model = VoteDistributionRecognizer(modules, hparams, run_opts={"device": "cpu"})
+    >>> model.predict_batch(torch.randn(2, 16000)).shape  # 3 probabilities, 2 dimensions
+    torch.Size([2, 5])
+    >>> probabilities, dimensions, labels = model.classify_batch(torch.randn(2, 16000))
+    >>> torch.allclose(probabilities.sum(dim=1), torch.ones(2))
+    True
+    >>> bool(((dimensions >= 1) & (dimensions <= 7)).all()), labels[0] in hparams["classes"]
+    (True, True)
+    >>> model.prediction_columns
+    ['class', 'Angry', 'Sad', 'Neutral', 'arousal', 'valence']
+    """
+
+    HPARAMS_NEEDED = [
+        "classes", "dimensions", "dimension_range", "log_softmax", "sample_rate", "window", "hop"
+    ]
+    MODULES_NEEDED = ["encoder", "aggregator", "class_head", "dimension_head"]
+    EXPERIMENT_KEYS = (
+        "sample_rate",
+        "dimensions",
+        "encoder",
+        "aggregator",
+        "class_head",
+        "dimension_head",
+        "log_softmax",
+        "model",
+        "modules",
+    )
+    VALIDATION_SPLIT = "valid"
+    # MSP-Podcast turns last 2.75 to 11 s: a 12 s window scores each whole.
+    DEFAULT_WINDOW = 12.0
+    DEFAULT_HOP = 6.0
+
+    @property
+    def output_names(self):
+        """The class names, then the dimension names (the prediction columns)."""
+        return list(self.hparams.classes) + list(self.hparams.dimensions)
+
+    @property
+    def prediction_columns(self):
+        """``class`` (the 1-best class name), then :attr:`output_names`."""
+        return ["class"] + self.output_names
+
+    def forward(self, wavs, wav_lens=None):
+        """Runs the model on a padded batch, whole clips, as the recipe does.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` at the model's sample rate, zero-padded.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (SpeechBrain convention).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, C + D]``: class probabilities (summing to 1), then the
+            dimensions on the ``dimension_range`` scale.
+        """
+        features, lengths = self.encode(wavs, wav_lens)
+        embeddings = self.mods.aggregator(features, lengths)
+        # exp(log-softmax) and low + (high - low) * x in float32 are the
+        # recipe's own operations, so printed predictions match it digit for digit.
+        probabilities = self.hparams.log_softmax(self.mods.class_head(embeddings)).exp()
+        low, high = self.hparams.dimension_range
+        dimensions = low + (high - low) * self.mods.dimension_head(embeddings)
+        return torch.cat([probabilities, dimensions], dim=1)
+
+    def classify_batch(self, wavs, wav_lens=None):
+        """Class probabilities, dimensions and 1-best class names of a padded batch.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` (or ``[samples]``) at ``hparams.sample_rate``.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths; None means no padding.
+
+        Returns
+        -------
+        probabilities : torch.Tensor
+            ``[B, C]``, in the order of ``hparams.classes``.
+        dimensions : torch.Tensor
+            ``[B, D]`` on the ``dimension_range`` scale.
+        labels : list of str
+            The most probable class of each clip.
+        """
+        predictions = self.predict_batch(wavs, wav_lens)
+        num_classes = len(self.hparams.classes)
+        probabilities, dimensions = predictions[:, :num_classes], predictions[:, num_classes:]
+        best = best_classes(probabilities.cpu().numpy())
+        return probabilities, dimensions, [self.hparams.classes[i] for i in best]
+
+    def to_dict(self, row):
+        """Names the values of one prediction row and adds its 1-best class.
+
+        Arguments
+        ---------
+        row : torch.Tensor
+            ``[C + D]``.
+
+        Returns
+        -------
+        dict
+            ``{"class": name, <class>: probability, ..., <dimension>: value}``.
+        """
+        values = super().to_dict(row)
+        num_classes = len(self.hparams.classes)
+        best = int(best_classes(row[None, :num_classes].cpu().numpy())[0])
+        return {"class": self.hparams.classes[best], **values}
+
+    def group_outputs(self, values):
+        """Nests named values as ``predict_file`` returns them.
+
+        Arguments
+        ---------
+        values : dict
+            From :meth:`to_dict` (e.g. a :class:`FilePrediction` summary).
+
+        Returns
+        -------
+        dict
+            ``{"probabilities": {class: p}, "class": name, <dimension>: value, ...}``.
+        """
+        grouped = {
+            "probabilities": {name: values[name] for name in self.hparams.classes},
+            "class": values["class"],
+        }
+        grouped.update({name: values[name] for name in self.hparams.dimensions})
+        return grouped
+
+    def predict_file(self, path):
+        """Predicts a file: class probabilities, the 1-best class and the dimensions.
+
+        Arguments
+        ---------
+        path : str
+            The audio file (any format, rate or channel count libsndfile reads).
+
+        Returns
+        -------
+        dict
+            ``{"probabilities": {class: p}, "class": name, "arousal": a,
+            "valence": v, "dominance": d}`` for the whole clip (the mean over
+            windows for a recording longer than ``window``); dimensions on
+            the ``dimension_range`` scale (1..7).
+        """
+        return self.group_outputs(self.score_file(path).summary)
+
+    @classmethod
+    def inference_constants(cls, tree):
+        """The class names and the dimensions' scale, which the recipe hard-codes.
+
+        Arguments
+        ---------
+        tree : ruamel.yaml.comments.CommentedMap
+            The experiment's ``hyperparams.yaml``.
+
+        Returns
+        -------
+        dict
+            ``classes`` (the class head's output order) and ``dimension_range``
+            (``[low, high]``: the sigmoid outputs map to ``low + (high - low) x``).
+        """
+        # The recipe's class order and 1..7 mapping (FORMATS.md), unless an
+        # experiment's YAML says otherwise.
+        classes = tree.get("classes") or MSP_CLASS_NAMES
+        return {
+            "classes": CommentedSeq(str(name) for name in classes),
+            "dimension_range": CommentedSeq(tree.get("dimension_range") or [1.0, 7.0]),
+        }
+
+
+# Inference classes tried in turn on an experiment folder: the first whose
+# MODULES_NEEDED the experiment's ``modules`` all define serves it.
+INFERENCE_INTERFACES = (VoteDistributionRecognizer, EmotionShareRegressor)
 
 
 def export_model(
@@ -619,8 +920,9 @@ def export_model(
     which checkpoints were averaged, the devel scores). It is written to a
     staging folder and renamed into place, so it is complete or absent.
 
-    The class recorded in the experiment's ``inference_interface`` key (default
-    :class:`EmotionShareRegressor`) does the export.
+    The experiment's inference class (:func:`interface_class`: the
+    MSP-Podcast recipe's model is exported by :class:`VoteDistributionRecognizer`,
+    the ComParE recipes' by :class:`EmotionShareRegressor`) does the export.
 
     Arguments
     ---------
@@ -678,15 +980,15 @@ def averaged_checkpoints(experiment_folder):
     return sorted(name[: -len(".ckpt")] for name in os.listdir(folder) if name.endswith(".ckpt"))
 
 
-def _default_windows(tree, window, hop):
+def _default_windows(tree, window, hop, default_window=DEFAULT_WINDOW, default_hop=DEFAULT_HOP):
     """Window and hop in seconds (None, None: whole clips) for an experiment."""
     if window is None:
         if (tree.get("eval_window") or 0) > 0:  # the recipe evaluated in windows
             window = tree["eval_window"]
             hop = tree.get("eval_hop") if hop is None else hop
         else:
-            window = DEFAULT_WINDOW
-            hop = DEFAULT_HOP if hop is None else hop
+            window = default_window
+            hop = default_hop if hop is None else hop
     if window <= 0:
         return None, None
     hop = window / 2 if hop is None else hop
@@ -698,9 +1000,11 @@ def _default_windows(tree, window, hop):
 def interface_class(source):
     """The inference class of an exported or experiment folder.
 
-    An export names it in its YAML's ``interface`` key; an experiment may
-    name it in an ``inference_interface`` key; the default is
-    :class:`EmotionShareRegressor`.
+    An export names it in its YAML's ``interface`` key. An experiment may
+    name it in an ``inference_interface`` key; otherwise its ``modules``
+    decide: the first class of :data:`INFERENCE_INTERFACES` whose
+    ``MODULES_NEEDED`` it defines (``class_head`` and ``dimension_head``:
+    :class:`VoteDistributionRecognizer`), else :class:`EmotionShareRegressor`.
 
     Arguments
     ---------
@@ -716,8 +1020,26 @@ def interface_class(source):
     if not os.path.isfile(path):
         raise ValueError(f"'{source}' holds no {HPARAMS_FILE}: not a model or experiment folder")
     tree = _read_yaml_tree(path)
-    key = "inference_interface" if is_experiment_folder(source) else "interface"
-    dotted = tree.get(key) or f"{__name__}.{EmotionShareRegressor.__qualname__}"
+    if is_experiment_folder(source):
+        return _interface_of_experiment(tree, path)
+    return _import_interface(tree.get("interface") or EmotionShareRegressor, path)
+
+
+def _interface_of_experiment(tree, path=HPARAMS_FILE):
+    """The inference class of an experiment's YAML tree (see :func:`interface_class`)."""
+    if tree.get("inference_interface"):
+        return _import_interface(tree["inference_interface"], path)
+    modules = set(tree.get("modules") or {})
+    return next(
+        (cls for cls in INFERENCE_INTERFACES if set(cls.MODULES_NEEDED) <= modules),
+        EmotionShareRegressor,
+    )
+
+
+def _import_interface(dotted, path):
+    """Imports ``package.module.Class`` and checks that it is an inference class."""
+    if isinstance(dotted, type):
+        return dotted
     module, _, name = str(dotted).rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     if not (isinstance(cls, type) and issubclass(cls, EmotionShareRegressor)):
@@ -793,7 +1115,7 @@ def _experiment_encoder(experiment_folder, encoder_source=None):
     return load_hyperpyyaml(stream.getvalue())["encoder"]
 
 
-def _export_info(experiment_folder):
+def _export_info(experiment_folder, validation_split="devel"):
     info = {"experiment_folder": os.path.abspath(experiment_folder)}
     results = os.path.join(experiment_folder, "results.json")
     if os.path.isfile(results):
@@ -805,7 +1127,7 @@ def _export_info(experiment_folder):
             {
                 "ssl_source": summary.get("ssl_source"),
                 "averaged_from": summary.get("averaged_from"),
-                "devel": summary.get("devel"),
+                validation_split: summary.get(validation_split),
             }
         )
     return info

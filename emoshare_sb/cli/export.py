@@ -5,7 +5,7 @@
     emoshare-export results/ComParE23/hubert_attn/1986 models/compare23_hubert
 
 The folder (see :func:`emoshare_sb.inference.export_model`) loads offline
-with ``EmotionShareRegressor.from_hparams(source=<folder>)`` or
+with ``EmotionShareRegressor or VoteDistributionRecognizer (picked from the run).from_hparams(source=<folder>)`` or
 ``emoshare-predict --model <folder>``.
 """
 

@@ -19,6 +19,16 @@ stderr and in the output's ``error`` field, and the others are still scored;
 the exit status is then 1 (0 when all files were scored, 2 for usage errors).
 Output files are written atomically. The model runs on the CPU unless
 ``--device`` says otherwise.
+
+The model's inference class is found from the folder
+(:func:`emoshare_sb.inference.load_model`), so the same command serves both
+recipes. Columns after ``file,segment,start,end`` are the model's
+``prediction_columns``: the emotion shares for a ComParE model; for an
+MSP-Podcast model ``class`` (the most probable class), the eight class
+probabilities (summing to 1) and ``arousal,valence,dominance`` on the 1..7
+scale::
+
+    emoshare-predict --model models/msp_wavlm podcast_turns/ -o msp.csv
 """
 
 import argparse
@@ -121,12 +131,21 @@ def csv_rows(result, names):
         ``{"file", "duration", "summary", "windows", "error"}`` as made by
         :func:`score_files`.
     names : list of str
-        Output columns.
+        Output columns (the model's ``prediction_columns``).
 
     Returns
     -------
     list of dict
         Rows keyed by ``file, segment, start, end, <names>, error``.
+
+    Example
+    -------
+    >>> result = {"file": "a.wav", "duration": 2.0, "error": None, "windows": [{}],
+    ...           "summary": {"class": "Sad", "Sad": 0.75, "Happy": 0.25}}
+    >>> csv_rows(result, ["class", "Sad", "Happy"])[0]["class"]
+    'Sad'
+    >>> csv_rows(result, ["class", "Sad", "Happy"])[0]["Sad"]
+    '0.750000'
     """
     if result["error"] is not None:
         return [{"file": result["file"], "error": result["error"]}]
@@ -141,7 +160,13 @@ def csv_rows(result, names):
 
 def _csv_row(file, segment, start, end, values, names):
     row = {"file": file, "segment": segment, "start": f"{start:.3f}", "end": f"{end:.3f}"}
-    row.update({name: f"{values[name]:.6f}" for name in names})
+    # Scores with 6 decimals; labels (an MSP model's 1-best class) as they are.
+    row.update(
+        {
+            name: f"{values[name]:.6f}" if isinstance(values[name], float) else values[name]
+            for name in names
+        }
+    )
     return row
 
 
@@ -199,7 +224,7 @@ def format_output(results, names, output_format, model_info):
     results : list of dict
         From :func:`score_files`.
     names : list of str
-        Output names.
+        Output columns (the model's ``prediction_columns``).
     output_format : str
         ``"csv"`` or ``"json"``.
     model_info : dict
@@ -296,7 +321,7 @@ def main(argv=None):
         "window": model.hparams.window,
         "hop": model.hparams.hop,
     }
-    text = format_output(results, model.output_names, output_format, model_info)
+    text = format_output(results, model.prediction_columns, output_format, model_info)
     if args.output:
         with atomic_write(args.output, "w", newline="") as handle:
             handle.write(text)

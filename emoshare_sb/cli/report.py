@@ -16,12 +16,28 @@ writes, in ``<output_folder>/report/`` (or ``--report_folder``):
   one is published.
 
 A split is reported when ``results.json`` has its scores (test only when its
-labels were available). The MSP-Podcast plots — 1-best/2-best confusion
-matrices (:func:`plot_confusion_matrices`) and the distribution of
-per-speaker UAR (:func:`plot_uar_distribution`), Mitra et al. Figs. 4-5 —
-take arrays, for the MSP recipe to call. Figures are drawn with
-matplotlib's Agg canvas (no display needed) and every file is written
-atomically.
+labels were available).
+
+For an MSP-Podcast run (recognised from its ``results.json``: splits scored
+with ``categorical`` and ``dimensional`` metrics) it writes instead:
+
+* ``report.md``: Markdown tables, one row per scored split (valid, test1,
+  test2, the noisy test1 sets), of the categorical metrics (macro-F1, the
+  challenge score, micro-F1, macro precision, UAR, accuracy, 2/3-best
+  accuracy), the CCC of arousal/valence/dominance, paUAR-50/75 with 1-, 2-
+  and 3-best hypotheses, the same per gender, the averaged model against the
+  best checkpoint alone, and this run next to the published anchors
+  (``shared/FORMATS.md``; Mitra et al.), all read from ``results.json``;
+* ``confusion_<split>.png``: 1-best and 2-best confusion matrices
+  (:func:`k_best_confusion_matrix`, :func:`plot_confusion_matrices`;
+  Mitra et al. Fig. 5);
+* ``speaker_uar_<split>.png``: the distribution of per-speaker UAR with
+  1-, 2- and 3-best hypotheses (:func:`plot_uar_distribution`; Mitra et al.
+  Fig. 4 and Sec. 4), from ``predictions/<split>.csv`` and the manifest's
+  consensus class and speaker.
+
+Figures are drawn with matplotlib's Agg canvas (no display needed) and every
+file is written atomically.
 """
 
 import argparse
@@ -29,13 +45,16 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from emoshare_sb.classification_metrics import uar_per_speaker
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
+from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
 from emoshare_sb.io import atomic_write
 
 METRICS = (("spearman", "Spearman"), ("ccc", "CCC"), ("pearson", "Pearson"))
@@ -377,8 +396,8 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
         Histogram bins over [0, 1].
     title : str, optional
         Figure title.
-    threshold : float, optional
-        A vertical line, e.g. the paUAR threshold.
+    threshold : float or sequence of float, optional
+        Vertical lines, e.g. the paUAR thresholds (0.5, 0.75).
 
     Example
     -------
@@ -392,11 +411,18 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
     figure = Figure(figsize=(5.0, 3.5))
     ax = figure.subplots()
     edges = np.linspace(0.0, 1.0, bins + 1)
-    for label, values in series.items():
-        values = np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=float)
-        ax.hist(values, bins=edges, alpha=0.6, label=f"{label} (n = {len(values)})")
-    if threshold is not None:
-        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+    arrays = [
+        np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=float)
+        for values in series.values()
+    ]
+    # Side-by-side bars per bin: overlaid series would hide one another.
+    ax.hist(
+        arrays, bins=edges,
+        label=[f"{label} (n = {len(values)})" for label, values in zip(series, arrays, strict=True)],
+    )
+    thresholds = [] if threshold is None else np.atleast_1d(threshold)
+    for value in thresholds:
+        ax.axvline(value, color="black", linestyle="--", linewidth=1)
     ax.set_xlabel("per-speaker UAR")
     ax.set_ylabel("speakers")
     ax.legend(fontsize=8)
@@ -406,8 +432,513 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
     save_figure(figure, path)
 
 
+# MSP-Podcast ----------------------------------------------------------------
+
+# A split the MSP-Podcast recipe scores: valid, testN, or a noisy testN set.
+MSP_SPLIT_NAME = re.compile(r"^(valid|test\d+)(_snr[-+.\d]+db)?$")
+PAUAR_HYPOTHESES = ("1", "2", "3")
+PAUAR_THRESHOLDS = ("50", "75")
+MSP_CHALLENGE_TEST3_MACRO_F1 = "baseline 0.311; best Odyssey 2024 0.357; Interspeech 2025 about 0.41"
+MSP_TEST1_VALENCE_CCC = "0.638 (Wagner et al.); 0.676 (Wav2Small teacher)"
+# Mitra et al., WavLM TC-GRU, CCC arousal/valence/dominance (their Table 1).
+MITRA_WAVLM_CCC = {
+    "test1": "0.77 / 0.70 / 0.70 (Eval1.6); 0.66 / 0.63 / 0.58 (Eval1.11)",
+    "test1_snr15db": "0.73 / 0.71 / 0.66",
+    "test1_snr5db": "0.62 / 0.64 / 0.53",
+}
+
+
+def is_msp_results(results):
+    """Whether a ``results.json`` was written by the MSP-Podcast recipe.
+
+    Arguments
+    ---------
+    results : dict
+        The loaded ``results.json``.
+
+    Returns
+    -------
+    bool
+        True when a split holds ``categorical`` and ``dimensional`` scores.
+
+    Example
+    -------
+    >>> is_msp_results({"valid": {"categorical": {}, "dimensional": {}}})
+    True
+    >>> is_msp_results({"devel": {"spearman": {}, "ccc": {}, "pearson": {}}})
+    False
+    """
+    return any(
+        isinstance(scores, dict) and {"categorical", "dimensional"} <= set(scores)
+        for scores in results.values()
+    )
+
+
+def msp_splits(results):
+    """The MSP-Podcast splits of a ``results.json``, in its order.
+
+    Arguments
+    ---------
+    results : dict
+        The loaded ``results.json`` (or its ``best_checkpoint`` part).
+
+    Returns
+    -------
+    scored : list of str
+        Splits with scores (valid, test1, test2, noisy test1 sets, ...).
+    unlabelled : list of str
+        Splits with predictions only (Test3).
+
+    Example
+    -------
+    >>> msp_splits({"ssl_layer": None, "valid": {"categorical": {}}, "test3": None})
+    (['valid'], ['test3'])
+    """
+    names = [name for name in results if MSP_SPLIT_NAME.match(name)]
+    return (
+        [name for name in names if results[name]],
+        [name for name in names if not results[name]],
+    )
+
+
+def markdown_table(header, rows):
+    """A Markdown table.
+
+    Arguments
+    ---------
+    header : list of str
+        Column titles.
+    rows : list of list of str
+        Cells.
+
+    Returns
+    -------
+    str
+        The table.
+
+    Example
+    -------
+    >>> print(markdown_table(["split", "macro-F1"], [["valid", "0.312"]]))
+    | split | macro-F1 |
+    |---|---|
+    | valid | 0.312 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _percent(value):
+    return "n/a" if value is None else f"{fmt(value, 1)} %"
+
+
+def msp_categorical_table(results, splits):
+    """Categorical metrics per split: the challenge's macro-F1 first.
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json`` (or its ``best_checkpoint`` part).
+    splits : list of str
+        Rows, e.g. the scored splits of :func:`msp_splits`.
+
+    Returns
+    -------
+    str
+        A Markdown table; ``clips`` counts the clips with a consensus class.
+    """
+    header = [
+        "split", "clips", "macro-F1", "micro-F1", "macro precision", "UAR", "accuracy",
+        "2-best accuracy", "3-best accuracy",
+    ]
+    rows = []
+    for split in splits:
+        scores = results[split]["categorical"]
+        top_k = scores.get("top_k_accuracy", {})
+        rows.append(
+            [split, str(scores.get("num_clips", 0))]
+            + [fmt(scores.get(key)) for key in ("macro_f1", "micro_f1", "macro_precision", "uar", "accuracy")]
+            + [fmt(top_k.get("2")), fmt(top_k.get("3"))]
+        )
+    return markdown_table(header, rows)
+
+
+def msp_dimensional_table(results, splits):
+    """CCC of each attribute and their mean, per split.
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json`` (or its ``best_checkpoint`` part).
+    splits : list of str
+        Rows.
+
+    Returns
+    -------
+    str
+        A Markdown table.
+    """
+    names = [n for n in results[splits[0]]["dimensional"]["ccc"] if n != "mean"] if splits else []
+    rows = []
+    for split in splits:
+        dimensional = results[split]["dimensional"]
+        rows.append(
+            [split, str(dimensional.get("num_clips", results[split].get("num_clips")))]
+            + [fmt(dimensional["ccc"].get(name)) for name in [*names, "mean"]]
+        )
+    return markdown_table(["split", "clips", *names, "mean CCC"], rows)
+
+
+def msp_speaker_table(results, splits):
+    """paUAR-50/75 (percent of known speakers) with 1-, 2- and 3-best hypotheses.
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json`` (or its ``best_checkpoint`` part).
+    splits : list of str
+        Rows.
+
+    Returns
+    -------
+    str
+        A Markdown table.
+    """
+    header = ["split", "speakers"] + [
+        f"paUAR-{x} {k}-best" for k in PAUAR_HYPOTHESES for x in PAUAR_THRESHOLDS
+    ]
+    rows = []
+    for split in splits:
+        categorical = results[split]["categorical"]
+        pauar = categorical.get("pauar", {})
+        rows.append(
+            [split, str(categorical.get("num_speakers", 0))]
+            + [
+                _percent(pauar.get(f"k{k}", {}).get(x))
+                for k in PAUAR_HYPOTHESES
+                for x in PAUAR_THRESHOLDS
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def msp_gender_table(results, splits):
+    """Categorical metrics, paUAR and mean CCC per gender (Mitra et al., App. A.5).
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json`` (or its ``best_checkpoint`` part).
+    splits : list of str
+        Splits; one row per gender of each.
+
+    Returns
+    -------
+    str
+        A Markdown table.
+    """
+    header = [
+        "split", "gender", "clips", "macro-F1", "UAR", "accuracy",
+        "paUAR-50 1-best", "paUAR-75 1-best", "mean CCC",
+    ]
+    rows = []
+    for split in splits:
+        categorical = results[split]["categorical"].get("per_gender", {})
+        dimensional = results[split]["dimensional"].get("per_gender", {})
+        for gender in sorted(set(categorical) | set(dimensional)):
+            scores = categorical.get(gender, {})
+            pauar = scores.get("pauar", {}).get("k1", {})
+            rows.append(
+                [split, gender, str(scores.get("num_clips", 0))]
+                + [fmt(scores.get(key)) for key in ("macro_f1", "uar", "accuracy")]
+                + [_percent(pauar.get(x)) for x in PAUAR_THRESHOLDS]
+                + [fmt(dimensional.get(gender, {}).get("ccc", {}).get("mean"))]
+            )
+    return markdown_table(header, rows)
+
+
+def msp_averaging_table(results, splits):
+    """The averaged model (the system) against the best checkpoint alone.
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json``.
+    splits : list of str
+        Rows.
+
+    Returns
+    -------
+    str
+        A Markdown table (``n/a`` where the best checkpoint was not scored).
+    """
+    best = results.get("best_checkpoint") or {}
+    rows = []
+    for split in splits:
+        alone = best.get(split) or {}
+        rows.append(
+            [
+                split,
+                fmt(results[split]["categorical"].get("macro_f1")),
+                fmt(alone.get("categorical", {}).get("macro_f1")),
+                fmt(results[split]["dimensional"]["ccc"].get("mean")),
+                fmt(alone.get("dimensional", {}).get("ccc", {}).get("mean")),
+            ]
+        )
+    header = [
+        "split", "macro-F1 averaged", "macro-F1 best checkpoint",
+        "mean CCC averaged", "mean CCC best checkpoint",
+    ]
+    return markdown_table(header, rows)
+
+
+def msp_anchor_table(results):
+    """This run next to the published MSP-Podcast numbers.
+
+    The challenge anchors are those of ``shared/FORMATS.md``; Mitra et al.'s
+    WavLM TC-GRU CCCs are their Table 1 (Eval1.6/Eval1.11 are the Test1 sets
+    of those releases) and their across-speaker numbers come from Sec. 4 and
+    the conclusion, which disagree for 2/3-best paUAR-75 (both are shown).
+
+    Arguments
+    ---------
+    results : dict
+        ``results.json``.
+
+    Returns
+    -------
+    str
+        A Markdown table: anchor, published, this run.
+    """
+    def ccc(split, names=("arousal", "valence", "dominance")):
+        scores = results.get(split)
+        if not scores:
+            return "n/a"
+        return " / ".join(fmt(scores["dimensional"]["ccc"].get(name)) for name in names)
+
+    def pauar(k, x):
+        scores = results.get("test1")
+        if not scores:
+            return "n/a"
+        return _percent(scores["categorical"].get("pauar", {}).get(f"k{k}", {}).get(x))
+
+    if results.get("test3"):
+        test3 = fmt(results["test3"]["categorical"].get("macro_f1"))
+    elif "test3" in results:
+        test3 = "n/a: Test3 is unlabelled, `predictions/test3.csv` is the submission"
+    else:
+        test3 = "n/a: no Test3 in this release"
+    rows = [
+        ["Categorical macro-F1, Test3 (challenge score)", MSP_CHALLENGE_TEST3_MACRO_F1, test3],
+        ["Valence CCC, Test1", MSP_TEST1_VALENCE_CCC, ccc("test1", ("valence",))],
+        [
+            "CCC arousal / valence / dominance, Test1 (Mitra et al., WavLM TC-GRU)",
+            MITRA_WAVLM_CCC["test1"], ccc("test1"),
+        ],
+        [
+            "the same, Test1 + noise at 15 dB SNR", MITRA_WAVLM_CCC["test1_snr15db"],
+            ccc("test1_snr15db"),
+        ],
+        [
+            "the same, Test1 + noise at 5 dB SNR", MITRA_WAVLM_CCC["test1_snr5db"],
+            ccc("test1_snr5db"),
+        ],
+        ["paUAR-50, 1-best, Test1 (Mitra et al.)", "about 60 %", pauar(1, "50")],
+        ["paUAR-75, 1-best, Test1 (Mitra et al.)", "below 10 % (5 % on Eval1.11)", pauar(1, "75")],
+        [
+            "paUAR-75, 2-best / 3-best, Test1 (Mitra et al.)",
+            "> 28 % / 46 % (Sec. 4); > 60 % / > 85 % (conclusion)",
+            f"{pauar(2, '75')} / {pauar(3, '75')}",
+        ],
+    ]
+    return markdown_table(["anchor", "published", "this run"], rows)
+
+
+def read_msp_split(output_folder, split, class_names=MSP_CLASS_NAMES):
+    """The clips of a split with a consensus class: probabilities, classes, speakers.
+
+    Arguments
+    ---------
+    output_folder : str
+        The experiment folder (``predictions/<split>.csv`` and
+        ``save/<manifest>.csv``; a noisy set such as ``test1_snr5db`` reads
+        the ``test1`` manifest).
+    split : str
+        A scored split.
+    class_names : list of str
+        The probability columns, in the classes' order.
+
+    Returns
+    -------
+    dict
+        ``ids``, ``probabilities`` ``[N, C]``, ``targets`` ``[N]`` (class
+        indices) and ``speakers`` ``[N]``, for the clips whose consensus is
+        one of the classes (as the recipe's categorical metrics).
+    """
+    manifest = os.path.join(output_folder, "save", f"{split.split('_snr')[0]}.csv")
+    with open(manifest, newline="") as handle:
+        truth = {row["ID"]: row for row in csv.DictReader(handle)}
+    ids, probabilities, targets, speakers = [], [], [], []
+    path = os.path.join(output_folder, "predictions", f"{split}.csv")
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            clip = truth[row["FileName"]]
+            if clip["emo_class"] not in MSP_CLASS_CODES:  # O, X or none: no class
+                continue
+            ids.append(row["FileName"])
+            probabilities.append([float(row[name]) for name in class_names])
+            targets.append(MSP_CLASS_CODES.index(clip["emo_class"]))
+            speakers.append(clip["spk_id"])
+    return {
+        "ids": ids,
+        "probabilities": np.array(probabilities, dtype=float).reshape(-1, len(class_names)),
+        "targets": np.array(targets, dtype=int),
+        "speakers": np.array(speakers, dtype=str),
+    }
+
+
+def plot_msp_split(output_folder, split, report_folder, class_names=MSP_CLASS_NAMES):
+    """Writes the confusion matrices and the per-speaker UAR plot of a split.
+
+    Arguments
+    ---------
+    output_folder : str
+        The experiment folder.
+    split : str
+        A scored split.
+    report_folder : str
+        Where the PNGs go.
+    class_names : list of str
+        The classes, in the prediction columns' order.
+
+    Returns
+    -------
+    confusion, speaker_uar : str
+        The two PNG files.
+    data : dict
+        From :func:`read_msp_split`, with ``uars``: ``{"1-best": {speaker: UAR}, ...}``.
+    """
+    data = read_msp_split(output_folder, split, class_names)
+    targets, probabilities = data["targets"], data["probabilities"]
+    confusion = os.path.join(report_folder, f"confusion_{split}.png")
+    matrices = [k_best_confusion_matrix(targets, probabilities, k) for k in (1, 2)]
+    codes = MSP_CLASS_CODES if list(class_names) == MSP_CLASS_NAMES else class_names
+    plot_confusion_matrices(matrices, codes, confusion, titles=(f"{split}: 1-best", f"{split}: 2-best"))
+    data["uars"] = {
+        f"{k}-best": uar_per_speaker(targets, probabilities, data["speakers"], k=int(k))
+        for k in PAUAR_HYPOTHESES
+    }
+    speaker_uar = os.path.join(report_folder, f"speaker_uar_{split}.png")
+    plot_uar_distribution(
+        data["uars"], speaker_uar, title=f"{split}: UAR per speaker", threshold=(0.5, 0.75)
+    )
+    return confusion, speaker_uar, data
+
+
+def write_msp_report(output_folder, report_folder=None, results=None):
+    """Writes ``report.md`` and the plots of an MSP-Podcast experiment.
+
+    Arguments
+    ---------
+    output_folder : str
+        The MSP-Podcast recipe's ``--output_folder``.
+    report_folder : str, optional
+        Where to write (default ``<output_folder>/report``).
+    results : dict, optional
+        Its ``results.json``, if already loaded.
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    report_folder = report_folder or os.path.join(output_folder, "report")
+    if results is None:
+        with open(os.path.join(output_folder, "results.json")) as handle:
+            results = json.load(handle)
+    class_names = results.get("classes") or MSP_CLASS_NAMES
+    scored, unlabelled = msp_splits(results)
+
+    lines = [f"# Results of `{os.path.abspath(output_folder)}` (MSP-Podcast)", ""]
+    if results.get("ssl_source"):
+        layer = results.get("ssl_layer")
+        lines.append(
+            f"SSL encoder: `{results['ssl_source']}`"
+            + (f", hidden state {layer}." if layer is not None else ", last hidden state.")
+        )
+    if results.get("categorical_loss"):
+        lines.append(f"Categorical loss: `{results['categorical_loss']}`.")
+    averaged = results.get("averaged_from") or []
+    if averaged:
+        lines.append(
+            f"Evaluated model: the average of {len(averaged)} best checkpoints by "
+            f"`{results.get('checkpoint_metric', 'the validation score')}`."
+        )
+    lines += [
+        "Every score is computed once over the whole split. Categorical metrics "
+        "count the clips whose consensus is one of the 8 classes "
+        f"({', '.join(f'{c} {n}' for c, n in zip(MSP_CLASS_CODES, MSP_CLASS_NAMES, strict=True))}); "
+        "macro-F1 averages all 8 classes, UAR the classes present.",
+        "",
+    ]
+    if unlabelled:
+        lines += [
+            f"Unlabelled, predictions only: {', '.join(unlabelled)} "
+            f"(`predictions/<split>.csv`).",
+            "",
+        ]
+    lines += [
+        "## Categorical", "", msp_categorical_table(results, scored), "",
+        "## Dimensional (CCC)", "", msp_dimensional_table(results, scored), "",
+        "## Across speakers (paUAR-X: % of known speakers whose UAR is above X %)", "",
+        msp_speaker_table(results, scored), "",
+        "## Per gender", "", msp_gender_table(results, scored), "",
+        "## Averaged model and best checkpoint", "", msp_averaging_table(results, scored), "",
+        "## Published anchors", "", msp_anchor_table(results), "",
+        "Published numbers: shared/FORMATS.md (challenges) and Mitra et al., "
+        "shared/papers/003 (Table 1, Sec. 4, conclusion); they train on other "
+        "releases and Mitra et al. score 6 emotions, so they are anchors, not "
+        "like-for-like baselines.",
+        "",
+        "## Confusion matrices and per-speaker UAR", "",
+        "Rows are the consensus class, columns the hypothesis; each row is "
+        "normalised. With 2-best a clip counts as right when its class is one "
+        "of its two most probable (Mitra et al., Fig. 5). The histograms count "
+        "known speakers by UAR with 1-, 2- and 3-best hypotheses; the dashed "
+        "lines are the paUAR-50 and paUAR-75 thresholds (Mitra et al., Sec. 4).",
+        "",
+    ]
+    written = []
+    for split in scored:
+        try:
+            confusion, speaker_uar, data = plot_msp_split(
+                output_folder, split, report_folder, class_names
+            )
+        except (OSError, KeyError) as err:  # a folder without predictions or manifests
+            lines += [f"### {split}", "", f"No plots: {err}.", ""]
+            continue
+        lines += [
+            f"### {split} ({len(data['ids'])} clips with a class, "
+            f"{len(data['uars']['1-best'])} known speakers)",
+            "",
+            f"![1-best and 2-best confusion matrices]({os.path.basename(confusion)})",
+            "",
+            f"![per-speaker UAR]({os.path.basename(speaker_uar)})",
+            "",
+        ]
+        written += [confusion, speaker_uar]
+    markdown = os.path.join(report_folder, "report.md")
+    with atomic_write(markdown) as handle:
+        handle.write("\n".join(lines))
+    return [markdown] + written
+
+
 def write_report(output_folder, report_folder=None):
     """Writes ``report.md`` and the plots of a trained experiment.
+
+    The recipe is recognised from ``results.json``: an MSP-Podcast run is
+    reported by :func:`write_msp_report`, any other by its per-output
+    Spearman/CCC/Pearson tables and scatter plots.
 
     Arguments
     ---------
@@ -425,6 +956,8 @@ def write_report(output_folder, report_folder=None):
     report_folder = report_folder or os.path.join(output_folder, "report")
     with open(os.path.join(output_folder, "results.json")) as handle:
         results = json.load(handle)
+    if is_msp_results(results):
+        return write_msp_report(output_folder, report_folder, results)
     names = _target_names(output_folder, results)
     is_compare23 = names == COMPARE23_EMOTIONS
 
@@ -485,6 +1018,18 @@ def _target_names(output_folder, results):
     return names
 
 
+def _missing_files(output_folder):
+    """Files a report of ``output_folder`` needs that are not there."""
+    results = os.path.join(output_folder, "results.json")
+    if not os.path.isfile(results):
+        return ["results.json"]
+    with open(results) as handle:
+        if is_msp_results(json.load(handle)):
+            return []  # the tables need results.json only; plots say what they lack
+    devel = os.path.join("save", "devel.csv")
+    return [] if os.path.isfile(os.path.join(output_folder, devel)) else [devel]
+
+
 def _nan_if_none(value):
     return float("nan") if value is None else value
 
@@ -514,8 +1059,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    needed = ["results.json", os.path.join("save", "devel.csv")]
-    missing = [n for n in needed if not os.path.isfile(os.path.join(args.output_folder, n))]
+    missing = _missing_files(args.output_folder)
     if missing:
         print(
             f"emoshare-report: error: '{args.output_folder}' is not a finished experiment "
