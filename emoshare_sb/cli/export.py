@@ -5,8 +5,9 @@
     emoshare-export results/ComParE23/hubert_attn/1986 models/compare23_hubert
 
 The folder (see :func:`emoshare_sb.inference.export_model`) loads offline
-with ``EmotionShareRegressor or VoteDistributionRecognizer (picked from the run).from_hparams(source=<folder>)`` or
-``emoshare-predict --model <folder>``.
+with ``emoshare_sb.inference.load_model(<folder>)`` (an
+``EmotionShareRegressor`` or a ``VoteDistributionRecognizer``, as the run
+was) or ``emoshare-predict --model <folder>``.
 """
 
 import argparse
