@@ -3,6 +3,7 @@ overrides are named, and nothing is left half-written when a save fails."""
 
 import errno
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import torch
 
 from emoshare_sb.checkpoints import PENDING_METAFNAME, AtomicCheckpointer
 from emoshare_sb.io import write_csv
-from emoshare_sb.synthetic import make_compare23_corpus
+from emoshare_sb.synthetic import make_compare23_corpus, make_tiny_ssl_model
+from emoshare_sb.synthetic_iemocap import make_iemocap_corpus
+from emoshare_sb.synthetic_msp import make_msp_podcast_corpus
 from tests.conftest import REPO, run_recipe
 
 RECIPE = REPO / "recipes/ComParE23/train.py"
@@ -40,40 +43,63 @@ def intra_epoch_checkpoint_of_epoch(save_folder, epoch):
     return None
 
 
-def test_a_run_killed_mid_epoch_resumes_and_finishes(tiny_hubert, tmp_path):
-    corpus = make_compare23_corpus(str(tmp_path / "corpus"), 40, 6, 4, seed=5)
-    output = tmp_path / "run"
-    command = recipe_command(
-        corpus, tiny_hubert, output, "--number_of_epochs", 3, "--batch_size", 2,
-        "--ckpt_interval_minutes", 0, "--ckpt_interval_steps", 4,
-    )
+def kill_mid_epoch_then_resume(command, run_folder, save_folder, results_json):
+    """Kills ``command`` (SIGKILL) at an intra-epoch checkpoint of epoch 2 of 3,
+    runs it again and checks that it resumed there and finished.
+
+    ``command`` must train 3 epochs with frequent intra-epoch checkpoints.
+    """
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     killed_at = None
     while time.time() < deadline and first.poll() is None:
-        killed_at = intra_epoch_checkpoint_of_epoch(output / "save", 2)
+        killed_at = intra_epoch_checkpoint_of_epoch(save_folder, 2)
         if killed_at is not None:
             first.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
     first.wait()
     assert killed_at is not None, "the run ended before an intra-epoch checkpoint of epoch 2"
-    assert not (output / "results.json").exists()
+    assert not results_json.exists()
 
     second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     log = second.stdout + second.stderr
     assert "Loading a checkpoint from" in log
     assert "Going into epoch 1" not in log and "Going into epoch 3" in log
-    epochs = [
-        line.split("epoch: ")[1].split(" ")[0]
-        for line in (output / "train_log.txt").read_text().splitlines()
-    ]
+    epochs = re.findall(r"epoch: (\d+)", (run_folder / "train_log.txt").read_text())
     assert epochs == ["1", "2", "3"]
-    results = json.loads((output / "results.json").read_text())
-    assert results["devel"]["spearman"]["mean"] == results["devel"]["spearman"]["mean"]  # not NaN
-    for path in (output / "save").glob("CKPT+*"):
+    assert results_json.exists()
+    for path in save_folder.glob("CKPT+*"):
         assert (path / "CKPT.yaml").exists() and not (path / PENDING_METAFNAME).exists()
+    return json.loads(results_json.read_text())
+
+
+KILL_OPTIONS = ("--number_of_epochs", 3, "--batch_size", 2,
+                "--ckpt_interval_minutes", 0, "--ckpt_interval_steps", 4)
+
+
+def test_a_compare23_run_killed_mid_epoch_resumes_and_finishes(tiny_hubert, tmp_path):
+    corpus = make_compare23_corpus(str(tmp_path / "corpus"), 40, 6, 4, seed=5)
+    output = tmp_path / "run"
+    command = recipe_command(corpus, tiny_hubert, output, *KILL_OPTIONS)
+    results = kill_mid_epoch_then_resume(command, output, output / "save", output / "results.json")
+    assert results["devel"]["spearman"]["mean"] == results["devel"]["spearman"]["mean"]  # not NaN
+
+
+def test_an_msp_run_killed_mid_epoch_resumes_and_finishes(tmp_path):
+    corpus = make_msp_podcast_corpus(str(tmp_path / "corpus"), "v1.12", n_per_split=40, seed=4)
+    wavlm = make_tiny_ssl_model(str(tmp_path / "wavlm"), "wavlm")
+    output = tmp_path / "msp"
+    command = [
+        sys.executable, str(REPO / "recipes/MSP-Podcast/train.py"),
+        str(REPO / "hparams/msp_wavlm_tcgru.yaml"), "--data_folder", corpus,
+        "--ssl_source", wavlm, "--encoder_dim", "32", "--ssl_layer", "1", "--tcgru_size", "16",
+        "--num_workers", "0", "--noisy_snrs", "[]", "--output_folder", str(output),
+        *map(str, KILL_OPTIONS),
+    ]
+    results = kill_mid_epoch_then_resume(command, output, output / "save", output / "results.json")
+    assert "valid" in results or "valid" in json.dumps(results)
 
 
 def test_two_processes_on_cpu_train_and_score_the_whole_split(small_compare23, tiny_hubert, tmp_path):
@@ -168,3 +194,23 @@ def test_recipe_debug_run_passes_through_run_recipe(small_compare23, tiny_hubert
     run_recipe(RECIPE, HPARAMS, "--data_folder", corpus, "--ssl_source", tiny_hubert,
                "--encoder_dim", 32, "--output_folder", tmp_path / "out", "--debug", "--batch_size", 2)
     assert (tmp_path / "out" / "results.json").exists()
+
+
+def test_an_iemocap_fold_killed_mid_epoch_resumes_and_finishes(tmp_path):
+    corpus = make_iemocap_corpus(str(tmp_path / "corpus"), utterances_per_dialog=8, seed=2)
+    hubert = make_tiny_ssl_model(str(tmp_path / "hubert"), "hubert")
+    wav2vec2 = make_tiny_ssl_model(str(tmp_path / "wav2vec2"), "wav2vec2", hidden_size=16)
+    output = tmp_path / "iemocap"
+    command = [
+        sys.executable, str(REPO / "recipes/IEMOCAP/train.py"),
+        str(REPO / "hparams/iemocap_hubert_wav2vec2_early_ecapa.yaml"),
+        "--data_folder", corpus, "--output_folder", str(output),
+        "--hubert_source", hubert, "--hubert_dim", "32",
+        "--wav2vec2_source", wav2vec2, "--wav2vec2_dim", "16",
+        "--ecapa_channels", "[16, 16, 16, 16, 48]", "--ecapa_embedding_size", "8",
+        "--pretrained_path", str(output / "pretrained"), "--num_workers", "0",
+        "--test_sessions", "[1]", *map(str, KILL_OPTIONS),
+    ]
+    fold = output / "fold_1"
+    kill_mid_epoch_then_resume(command, fold, fold / "save", fold / "results.json")
+    assert (output / "results.json").exists()
