@@ -6,7 +6,9 @@ matters for emotion work:
 
 * LayerDrop is disabled, so the number of hidden states never varies;
 * a frozen encoder stays in eval mode even when the Brain calls ``train()``;
-* waveform normalisation uses only the valid samples of each padded clip;
+* waveform normalisation, and the GroupNorm front-end of Base models, use
+  only the valid samples of each padded clip, so a clip encodes the same
+  alone or in any batch;
 * one hidden layer, the last one, or all of them can be returned.
 """
 
@@ -18,6 +20,7 @@ from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.hparams import HparamsError
+from emoshare_sb.lobes.padding import padding_invariant
 
 logger = get_logger(__name__)
 
@@ -170,11 +173,12 @@ class SSLEncoder(Wav2Vec2):
         mask = torch.arange(wav.shape[1], device=wav.device)[None, :] < num_samples[:, None]
         if self.normalize_wav:
             wav = masked_normalize(wav, mask)
-        out = self.model(
-            wav,
-            attention_mask=mask.long(),
-            output_hidden_states=self.output_all_hiddens,
-        )
+        with padding_invariant(self.model):
+            out = self.model(
+                wav,
+                attention_mask=mask.long(),
+                output_hidden_states=self.output_all_hiddens,
+            )
         if self.layer is None:
             feats = out.last_hidden_state
         elif self.layer == "all":
