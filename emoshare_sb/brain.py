@@ -201,7 +201,9 @@ class EmotionBrain(sb.Brain):
             write_json(os.path.join(folder, "averaged_from.json"), used)
         return used
 
-    def evaluate_best_and_averaged(self, datasets, loader_kwargs=None, max_key=None, min_key=None):
+    def evaluate_best_and_averaged(
+        self, datasets, loader_kwargs=None, max_key=None, min_key=None, split_loader_kwargs=None
+    ):
         """Evaluates the best checkpoint alone, then the average of the N best.
 
         The average (evaluated last, so the model holds it afterwards) is the
@@ -215,6 +217,9 @@ class EmotionBrain(sb.Brain):
             Dataloader options for evaluation.
         max_key, min_key : str
             The checkpoint meta key that ranks checkpoints.
+        split_loader_kwargs : dict, optional
+            ``{split: options}`` replacing ``loader_kwargs`` for those splits
+            (a length-bucketed batch sampler belongs to one split).
 
         Returns
         -------
@@ -228,8 +233,9 @@ class EmotionBrain(sb.Brain):
             self.evaluation_variant = variant
             results[variant] = {}
             for split, dataset in datasets.items():
+                options = (split_loader_kwargs or {}).get(split, loader_kwargs or {})
                 self.evaluate(
-                    dataset, max_key=max_key, min_key=min_key, test_loader_kwargs=loader_kwargs or {}
+                    dataset, max_key=max_key, min_key=min_key, test_loader_kwargs=options
                 )
                 results[variant][split] = self.test_outputs
             results[variant]["checkpoints"] = self.evaluated_checkpoints

@@ -261,3 +261,18 @@ def test_paper_sized_downstream_parameter_counts(tiny_models, tmp_path):
             assert abs(count - stated) / stated < 0.05, (name, count, stated)
     print("\n| YAML | downstream parameters at paper size |\n|---|---|")
     print("\n".join(rows))
+
+
+def test_continuous_keys_are_written_as_floats():
+    """`--eval_window 1.5` must fit a key the YAML writes as 0: write 0.0."""
+    import re
+
+    import ruamel.yaml
+
+    continuous = re.compile(r"(window|hop|seconds|^lr$|_lr$|weight_decay|ratio|_weight$)")
+    for path in sorted((REPO / "hparams").glob("*.yaml")):
+        with open(path) as handle:
+            values = ruamel.yaml.YAML(typ="rt").load(handle)
+        for key, value in values.items():
+            if continuous.search(key) and isinstance(value, int) and not isinstance(value, bool):
+                raise AssertionError(f"{path.name}: {key}: {value} should be written {value}.0")

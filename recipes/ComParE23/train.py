@@ -25,9 +25,16 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
+from emoshare_sb.batching import dataloader_options
 from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.hparams import check_encoder_dim, exit_on_user_error, load_hparams
+from emoshare_sb.feature_cache import FeatureCache, to_encoder_layout
+from emoshare_sb.hparams import (
+    HparamsError,
+    check_encoder_dim,
+    exit_on_user_error,
+    load_hparams,
+)
 from emoshare_sb.io import write_csv, write_json
 from emoshare_sb.metrics import (
     PredictionCollector,
@@ -49,6 +56,10 @@ class EmotionShareBrain(EmotionBrain):
     def compute_forward(self, batch, stage):
         """Predicts shares; at evaluation, optionally per sliding window, averaged per clip."""
         batch = batch.to(self.device)
+        if self.hparams.use_feature_cache:  # frozen encoder's features, read from disk
+            features, feature_lens = batch.feats
+            embeddings = self.modules.pooling(to_encoder_layout(features), feature_lens)
+            return self.modules.head(embeddings)
         wavs, wav_lens = batch.sig
         window = int(self.hparams.eval_window * self.hparams.sample_rate)
         if stage != sb.Stage.TRAIN and window > 0:
@@ -106,11 +117,13 @@ class EmotionShareBrain(EmotionBrain):
             self.test_outputs = {"ids": ids, "predictions": predictions, "scores": scores}
 
 
-def dataio_prep(hparams):
+def dataio_prep(hparams, feature_cache=None):
     """Builds train/devel/test datasets from the manifests data prep wrote.
 
     Training clips are randomly cropped to ``train_window`` seconds; devel and
-    test clips are scored whole, sorted by duration to limit padding.
+    test clips are scored whole, sorted by duration to limit padding. With a
+    feature cache, batches hold the frozen encoder's cached features
+    (``feats``) instead of waveforms (``sig``), cropped to the same window.
     """
     sample_rate = hparams["sample_rate"]
     window = int(hparams["train_window"] * sample_rate)
@@ -130,18 +143,79 @@ def dataio_prep(hparams):
     def target_pipeline(*shares):
         return torch.tensor([float(share) for share in shares])
 
+    if feature_cache is None:
+        inputs = {"train": train_audio_pipeline, "eval": eval_audio_pipeline}
+        input_key = "sig"
+    else:
+        inputs = {
+            "train": feature_cache.dynamic_item(train_window=hparams["train_window"]),
+            "eval": feature_cache.dynamic_item(),
+        }
+        input_key = "feats"
+
     datasets = {}
     for split in ("train", "devel", "test"):
-        audio = train_audio_pipeline if split == "train" else eval_audio_pipeline
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
             csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
-            dynamic_items=[audio, target_pipeline],
-            output_keys=["id", "sig", "targets"],
+            dynamic_items=[inputs["train" if split == "train" else "eval"], target_pipeline],
+            output_keys=["id", input_key, "targets"],
         )
         if split != "train":
             dataset = dataset.filtered_sorted(sort_key="duration")
         datasets[split] = dataset
     return datasets
+
+
+def build_feature_cache(hparams, device):
+    """Extracts the frozen encoder's features of every split once (or reuses them).
+
+    Every process takes part: under torchrun each encodes its share.
+    """
+    if any(p.requires_grad for p in hparams["encoder"].parameters()):
+        raise HparamsError(
+            "use_feature_cache needs a frozen encoder (--freeze_ssl True): a "
+            "fine-tuned encoder's features change every step"
+        )
+    if hparams["eval_window"] > 0:
+        raise HparamsError(
+            "use_feature_cache stores whole-clip features: it cannot score "
+            "sliding windows (set --eval_window 0 or --use_feature_cache False)"
+        )
+    cache = FeatureCache(
+        hparams["feature_cache_folder"], hparams["encoder"], sample_rate=hparams["sample_rate"]
+    )
+    cache.build(
+        [os.path.join(hparams["save_folder"], f"{split}.csv") for split in ("train", "devel", "test")],
+        device=device,
+    )
+    return cache
+
+
+def loader_options(hparams, datasets, brain):
+    """Dataloader options per split: fixed-size batches, or length-bucketed ones.
+
+    With ``dynamic_batching``, each batch holds clips of similar length up to
+    ``max_batch_seconds`` of (cropped) audio, so little of it is padding.
+    """
+    if not hparams["dynamic_batching"]:
+        return {
+            split: hparams["train_dataloader_options" if split == "train" else "eval_dataloader_options"]
+            for split in datasets
+        }
+    options = {}
+    for split, dataset in datasets.items():
+        train = split == "train"
+        options[split] = dataloader_options(
+            dataset,
+            train=train,
+            train_window=hparams["train_window"] if train else None,
+            max_batch_length=hparams["max_batch_seconds"],
+            num_workers=hparams["eval_dataloader_options"].get("num_workers", 0),
+            seed=hparams["seed"],
+        )
+    # The Brain then reshuffles the buckets every epoch, resumed runs included.
+    brain.train_sampler = options["train"]["batch_sampler"]
+    return options
 
 
 def write_predictions(path, emotions, outputs):
@@ -189,7 +263,6 @@ if __name__ == "__main__":
         check_encoder_dim(hparams)
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
-    datasets = dataio_prep(hparams)
 
     brain = EmotionShareBrain(
         modules=hparams["modules"],
@@ -198,18 +271,25 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    feature_cache = None
+    if hparams["use_feature_cache"]:
+        with exit_on_user_error():
+            feature_cache = build_feature_cache(hparams, brain.device)
+    datasets = dataio_prep(hparams, feature_cache)
+    loaders = loader_options(hparams, datasets, brain)
+
     brain.fit(
         brain.hparams.epoch_counter,
         datasets["train"],
         datasets["devel"],
-        train_loader_kwargs=hparams["train_dataloader_options"],
-        valid_loader_kwargs=hparams["eval_dataloader_options"],
+        train_loader_kwargs=loaders["train"],
+        valid_loader_kwargs=loaders["devel"],
     )
 
     # The best checkpoint alone, then the average of the N best (the system).
     results = brain.evaluate_best_and_averaged(
         {split: datasets[split] for split in ("devel", "test")},
-        loader_kwargs=hparams["eval_dataloader_options"],
+        split_loader_kwargs=loaders,
         max_key="spearman",
     )
     if if_main_process():
