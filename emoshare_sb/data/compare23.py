@@ -18,7 +18,7 @@ from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.data.manifest import prepared_with, save_options
+from emoshare_sb.data.manifest import find_folder, prepared_with, save_options
 from emoshare_sb.io import write_csv
 
 logger = get_logger(__name__)
@@ -95,7 +95,7 @@ def prepare_compare23(
     if skip_prep:
         return list(emotions) if emotions is not None else None
     data_folder = os.path.abspath(data_folder)
-    audio_path = _find_audio_folder(data_folder, audio_folder)
+    audio_path = find_folder(data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio")
     label_path = os.path.join(data_folder, label_folder)
     label_files = {split: _label_file(label_path, split) for split in splits}
 
@@ -147,22 +147,6 @@ def prepare_compare23(
         logger.info(f"Wrote {len(rows)} rows to {save_folder}/{split}.csv")
     save_options(save_folder, options)
     return emotions
-
-
-def _find_audio_folder(data_folder, audio_folder):
-    if audio_folder is not None:
-        path = os.path.join(data_folder, audio_folder)
-        if not os.path.isdir(path):
-            raise DataPrepError(f"audio folder '{path}' does not exist")
-        return path
-    for candidate in AUDIO_FOLDER_CANDIDATES:
-        path = os.path.join(data_folder, candidate)
-        if os.path.isdir(path):
-            return path
-    raise DataPrepError(
-        f"no audio folder found in '{data_folder}' (looked for "
-        f"{', '.join(AUDIO_FOLDER_CANDIDATES)}); set audio_folder"
-    )
 
 
 def _label_file(label_path, split):

@@ -1,13 +1,15 @@
-"""Skip-if-done bookkeeping for data preparation.
+"""Bookkeeping shared by the data preparations.
 
 A preparation step stores the options it ran with next to its manifests; a
 later run with the same options and all manifests present skips the work, and
-a run with different options redoes it.
+a run with different options redoes it. Corpora whose copies name a folder in
+several ways are searched with :func:`find_folder`.
 """
 
 import json
 import os
 
+from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.io import write_json
 
 OPTIONS_FILE = "prepare_options.json"
@@ -66,3 +68,50 @@ def save_options(save_folder, options):
         JSON-serialisable options of the preparation.
     """
     write_json(os.path.join(save_folder, OPTIONS_FILE), options)
+
+
+def find_folder(data_folder, folder, candidates, what):
+    """The folder a user named, or the first of ``candidates`` that exists.
+
+    Arguments
+    ---------
+    data_folder : str
+        The corpus root.
+    folder : str or None
+        A folder the user named (absolute or relative to ``data_folder``).
+    candidates : sequence of str
+        Names used by the corpus' releases, tried in order.
+    what : str
+        What the folder holds (``audio``, ``label``), for messages; the
+        option that names it is ``<what>_folder``.
+
+    Returns
+    -------
+    str
+        The folder's path.
+
+    Raises
+    ------
+    DataPrepError
+        When the named folder does not exist or no candidate does.
+
+    Example
+    -------
+    >>> root = str(getfixture("tmpdir"))
+    >>> os.makedirs(os.path.join(root, "Audio"))
+    >>> find_folder(root, None, ("Audios", "Audio"), "audio") == os.path.join(root, "Audio")
+    True
+    """
+    if folder is not None:
+        path = os.path.join(data_folder, folder)
+        if not os.path.isdir(path):
+            raise DataPrepError(f"{what} folder '{path}' does not exist")
+        return path
+    for candidate in candidates:
+        path = os.path.join(data_folder, candidate)
+        if os.path.isdir(path):
+            return path
+    raise DataPrepError(
+        f"no {what} folder found in '{data_folder}' (looked for "
+        f"{', '.join(candidates)}); set {what}_folder"
+    )

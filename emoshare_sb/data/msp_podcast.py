@@ -86,7 +86,12 @@ from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.data.manifest import OPTIONS_FILE, prepared_with, save_options
+from emoshare_sb.data.manifest import (
+    OPTIONS_FILE,
+    find_folder,
+    prepared_with,
+    save_options,
+)
 from emoshare_sb.io import write_csv
 
 logger = get_logger(__name__)
@@ -247,10 +252,10 @@ def prepare_msp_podcast(
         if unknown:
             raise ValueError(f"unknown splits {unknown}; choose among {MSP_SPLITS}")
     data_folder = os.path.abspath(data_folder)
-    audio_path = _find_folder(
+    audio_path = find_folder(
         data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio"
     )
-    label_path = _find_folder(
+    label_path = find_folder(
         data_folder, label_folder, LABEL_FOLDER_CANDIDATES, "label"
     )
     consensus_file = _find_file([label_path], CONSENSUS_FILE_CANDIDATES, required=True)
@@ -444,22 +449,6 @@ def _manifest_row(name, clip, ratings, include_secondary):
             {c: f"{p:.6g}" for c, p in zip(MSP_CLASS_NAMES, distribution, strict=True)}
         )
     return row
-
-
-def _find_folder(data_folder, folder, candidates, what):
-    if folder is not None:
-        path = os.path.join(data_folder, folder)
-        if not os.path.isdir(path):
-            raise DataPrepError(f"{what} folder '{path}' does not exist")
-        return path
-    for candidate in candidates:
-        path = os.path.join(data_folder, candidate)
-        if os.path.isdir(path):
-            return path
-    raise DataPrepError(
-        f"no {what} folder found in '{data_folder}' (looked for "
-        f"{', '.join(candidates)}); set {what}_folder"
-    )
 
 
 def _find_file(folders, candidates, required):
