@@ -234,7 +234,8 @@ def write_outputs(hparams, results):
     folder = os.path.join(hparams["output_folder"], "predictions")
     # Every encoder source (fusion YAMLs have one per encoder, Fbank none).
     summary = {key: value for key, value in hparams.items() if key.endswith("_source")}
-    for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
+    # The best checkpoint first, so the log ends with the system's tables.
+    for variant, subfolder in ((BEST, BEST), (AVERAGED, "")):
         scores = {"checkpoints": results[variant].pop("checkpoints")}
         for split, outputs in results[variant].items():
             write_predictions(os.path.join(folder, subfolder, f"{split}.csv"), emotions, outputs)
@@ -248,6 +249,12 @@ def write_outputs(hparams, results):
         else:
             summary["best_checkpoint"] = scores
     write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
+    if summary["devel"] is not None:
+        logger.info(
+            f"devel mean Spearman: {summary['devel']['spearman']['mean']:.3f} (average of "
+            f"{len(summary['averaged_from'])} best checkpoints), "
+            f"{summary['best_checkpoint']['devel']['spearman']['mean']:.3f} (best checkpoint)"
+        )
 
 
 if __name__ == "__main__":
