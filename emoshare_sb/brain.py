@@ -241,10 +241,22 @@ class EmotionBrain(sb.Brain):
             results[variant]["checkpoints"] = self.evaluated_checkpoints
         return results
 
+    def on_fit_start(self):
+        """Forgets which evaluation weights are loaded: training changes them."""
+        self.loaded_evaluation = None
+        super().on_fit_start()
+
     def on_evaluate_start(self, max_key=None, min_key=None):
-        """Loads the weights named by ``self.evaluation_variant`` (default: averaged)."""
-        variant = getattr(self, "evaluation_variant", AVERAGED)
-        self.evaluated_checkpoints = self.load_evaluation_model(variant, max_key, min_key)
+        """Loads the weights named by ``self.evaluation_variant`` (default: averaged).
+
+        Evaluating several splits with the same weights loads (and, for the
+        average, saves) them once: averaging a fine-tuned Large encoder reads
+        several GB.
+        """
+        request = (getattr(self, "evaluation_variant", AVERAGED), max_key, min_key)
+        if getattr(self, "loaded_evaluation", None) != request:
+            self.evaluated_checkpoints = self.load_evaluation_model(*request)
+            self.loaded_evaluation = request
 
     def _wrap_distributed(self):
         """Wraps trainable modules in DDP; SyncBatchNorm only on CUDA devices.
