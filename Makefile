@@ -31,7 +31,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check emoshare_sb recipes tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/yamllint -f parsable .
+	$(VENV)/bin/codespell .
 
 clean:
 	rm -rf $(DEMO)

@@ -11,7 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 from emoshare_sb.data.compare23 import prepare_compare23  # noqa: E402
-from emoshare_sb.synthetic import make_compare23_corpus  # noqa: E402
+from emoshare_sb.synthetic.compare23 import make_compare23_corpus  # noqa: E402
 
 # Every benchmark draws clips of 1-8 s, as the issue specifies.
 MIN_DURATION, MAX_DURATION = 1.0, 8.0

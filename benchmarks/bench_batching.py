@@ -7,7 +7,7 @@ nothing) for
 
 * training (lengths capped at the 5.5 s random crop): random batches of 8 (the
   recipe's ``shuffle: True, batch_size: 8``) vs
-  :func:`emoshare_sb.batching.dataloader_options` (``train=True``);
+  :func:`emoshare_sb.training.batching.dataloader_options` (``train=True``);
 * evaluation (whole clips): random batches of 8, batches of 8 of the
   duration-sorted split (the recipe's evaluation), and ours (``train=False``).
 
@@ -26,13 +26,15 @@ TARGET_PADDING = 0.10
 
 def epoch_stats(batches_per_epoch, lengths):
     """Padding fraction, batches and clips per batch over epochs; checks coverage."""
-    from emoshare_sb.batching import padding_fraction
+    from emoshare_sb.training.batching import padding_fraction
 
     all_batches = [batch for epoch in batches_per_epoch for batch in epoch]
     for epoch in batches_per_epoch:
         flat = sorted(index for batch in epoch for index in batch)
         if flat != list(range(len(lengths))):
-            raise AssertionError("a clip is missing or repeated within an epoch")
+            raise AssertionError(
+                "a clip is missing or repeated within an epoch"
+            )
     return (
         padding_fraction(all_batches, lengths),
         len(all_batches) / len(batches_per_epoch),
@@ -42,10 +44,14 @@ def epoch_stats(batches_per_epoch, lengths):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 clips, 2 epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 clips, 2 epochs"
+    )
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8, help="random batching")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="random batching"
+    )
     parser.add_argument("--train-window", type=float, default=5.5)
     parser.add_argument("--max-batch-seconds", type=float, default=44.0)
     args = parser.parse_args()
@@ -55,7 +61,7 @@ def main():
     import speechbrain as sb
     import torch
 
-    from emoshare_sb.batching import dataloader_options
+    from emoshare_sb.training.batching import dataloader_options
 
     torch.set_num_threads(_common.NUM_THREADS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +90,9 @@ def main():
         max_batch_length=args.max_batch_seconds,
     )["batch_sampler"]  # fmt: skip
     sorted_set = dataset.filtered_sorted(sort_key="duration")
-    sorted_durations = [sorted_set.data[i]["duration"] for i in sorted_set.data_ids]
+    sorted_durations = [
+        sorted_set.data[i]["duration"] for i in sorted_set.data_ids
+    ]
     ours_eval = dataloader_options(
         sorted_set, train=False, max_batch_length=args.max_batch_seconds
     )["batch_sampler"]
@@ -104,11 +112,16 @@ def main():
         padding, batches, clips = epoch_stats(epochs, lengths)
         target = ""
         if name.startswith("ours"):
-            target = (
-                f"<= {TARGET_PADDING:.0%}: {_common.verdict(padding <= TARGET_PADDING)}"
-            )
+            target = f"<= {TARGET_PADDING:.0%}: {_common.verdict(padding <= TARGET_PADDING)}"
         rows.append(
-            [stage, name, f"{padding:.1%}", f"{batches:.0f}", f"{clips:.1f}", target]
+            [
+                stage,
+                name,
+                f"{padding:.1%}",
+                f"{batches:.0f}",
+                f"{clips:.1f}",
+                target,
+            ]
         )
 
     print(

@@ -26,7 +26,10 @@ import warnings
 import _common
 
 TARGET_SPEEDUP = 20.0
-DENSE_FRAMES, DENSE_BYTES = 398, 8  # Mohapatra et al.: padded to 398 frames, float64
+DENSE_FRAMES, DENSE_BYTES = (
+    398,
+    8,
+)  # Mohapatra et al.: padded to 398 frames, float64
 
 
 def make_head(encoder_dim, seed=0):
@@ -84,7 +87,9 @@ def datasets(manifest, emotions, cache, train_window, sample_rate=16000):
 
     def make(item, key):
         return sb.dataio.dataset.DynamicItemDataset.from_csv(
-            manifest, dynamic_items=[item, targets], output_keys=["id", key, "targets"]
+            manifest,
+            dynamic_items=[item, targets],
+            output_keys=["id", key, "targets"],
         )
 
     return make(audio, "sig"), make(
@@ -94,9 +99,13 @@ def datasets(manifest, emotions, cache, train_window, sample_rate=16000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="8 clips, 2 cached epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="8 clips, 2 cached epochs"
+    )
     parser.add_argument("--clips", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=5, help="cached epochs timed")
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="cached epochs timed"
+    )
     parser.add_argument("--train-window", type=float, default=5.5)
     parser.add_argument("--max-batch-seconds", type=float, default=44.0)
     parser.add_argument(
@@ -112,10 +121,13 @@ def main():
     import speechbrain as sb
     import torch
 
-    from emoshare_sb.batching import dataloader_options
     from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
-    from emoshare_sb.feature_cache import FeatureCache, to_encoder_layout
     from emoshare_sb.lobes.ssl import SSLEncoder
+    from emoshare_sb.training.batching import dataloader_options
+    from emoshare_sb.training.feature_cache import (
+        FeatureCache,
+        to_encoder_layout,
+    )
 
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -157,7 +169,9 @@ def main():
             )
             pooling, head = make_head(encoder.output_size)
             optimizer = torch.optim.AdamW(
-                [*pooling.parameters(), *head.parameters()], lr=1e-3, weight_decay=1e-3
+                [*pooling.parameters(), *head.parameters()],
+                lr=1e-3,
+                weight_decay=1e-3,
             )
             if (
                 dataset is cached_set
@@ -183,14 +197,22 @@ def main():
                 [{"feats": cache.load(clip_id)} for clip_id in ids]
             )
             cached_predictions = head(pooling(*from_cache(batch)))
-            wavs = {clip_id: row["wav"] for clip_id, row in audio_set.data.items()}
+            wavs = {
+                clip_id: row["wav"] for clip_id, row in audio_set.data.items()
+            }
             from emoshare_sb.data.audio import read_audio
 
             solo = [
-                head(pooling(encoder(read_audio(wavs[i])[None], torch.ones(1)), None))
+                head(
+                    pooling(
+                        encoder(read_audio(wavs[i])[None], torch.ones(1)), None
+                    )
+                )
                 for i in ids
             ]
-        prediction_diff = float((cached_predictions - torch.cat(solo)).abs().max())
+        prediction_diff = float(
+            (cached_predictions - torch.cat(solo)).abs().max()
+        )
 
         cache_bytes = cache.disk_bytes()
         frames = sum(entry["frames"] for entry in cache.entries.values())
@@ -206,7 +228,13 @@ def main():
     _common.print_table(
         ["head-training epoch", "seconds", "CPU seconds", "ratio", "target"],
         [
-            ["re-encoding every epoch", f"{slow:.2f}", f"{slow_cpu:.2f}", "1x", ""],
+            [
+                "re-encoding every epoch",
+                f"{slow:.2f}",
+                f"{slow_cpu:.2f}",
+                "1x",
+                "",
+            ],
             [
                 f"from the feature cache (mean of {args.epochs})",
                 f"{fast:.4f}",

@@ -9,10 +9,10 @@ weights (``transformers.HubertConfig()`` defaults, 95 M parameters), with
   attention, one clip at a time (the waveform normalised as the HF feature
   extractor does), with autograd on (a bare ``model(x)``) and under
   ``torch.no_grad()``; ``plain`` is the reference for speed and accuracy;
-* ``ours``: :func:`emoshare_sb.feature_cache.encode_clips` on the recipe's
+* ``ours``: :func:`emoshare_sb.training.feature_cache.encode_clips` on the recipe's
   :class:`~emoshare_sb.lobes.ssl.SSLEncoder`: SDPA attention,
   ``torch.inference_mode``, clips sorted by length and batched as
-  :func:`~emoshare_sb.feature_cache.default_batch_seconds` says for the device
+  :func:`~emoshare_sb.training.feature_cache.default_batch_seconds` says for the device
   (one clip per pass on CPU);
 * ``ours-batched``: the same with 32 s of padded audio per pass
   (padding-invariant, so every clip still gets its solo features);
@@ -80,18 +80,23 @@ def run_worker(args):
             with torch.set_grad_enabled(grad):
                 for wav in clips:
                     wav = wav[None]
-                    wav = masked_normalize(wav, torch.ones_like(wav, dtype=torch.bool))
+                    wav = masked_normalize(
+                        wav, torch.ones_like(wav, dtype=torch.bool)
+                    )
                     outputs.append(model(wav).last_hidden_state[0].detach())
             return outputs
 
     else:
-        from emoshare_sb.feature_cache import encode_clips
         from emoshare_sb.lobes.ssl import SSLEncoder
+        from emoshare_sb.training.feature_cache import encode_clips
 
         encoder = SSLEncoder(args.model, save_path=args.tmp)
         if args.worker == "ours-int8":
             encoder.model = torch.ao.quantization.quantize_dynamic(
-                encoder.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+                encoder.model,
+                {torch.nn.Linear},
+                dtype=torch.qint8,
+                inplace=True,
             )
         attention = encoder.model.config._attn_implementation
         options = {
@@ -110,7 +115,9 @@ def run_worker(args):
         outputs = run(wavs)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+        cpu = (after.ru_utime - usage.ru_utime) + (
+            after.ru_stime - usage.ru_stime
+        )
         passes.append((wall, cpu))
     wall, cpu = min(passes)
     torch.save([o.clone() for o in outputs], args.out + ".pt")
@@ -133,7 +140,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="4 clips, 1 round")
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--passes", type=int, default=2, help="timed passes per run")
+    parser.add_argument(
+        "--passes", type=int, default=2, help="timed passes per run"
+    )
     parser.add_argument("--size", choices=("base", "large"), default="base")
     parser.add_argument(
         "--threads",
@@ -182,7 +191,9 @@ def main():
                 subprocess.run(command, check=True)
                 with open(out + ".json") as handle:
                     results[variant].append(json.load(handle))
-        outputs = {v: torch.load(os.path.join(tmp, f"{v}-0.pt")) for v in variants}
+        outputs = {
+            v: torch.load(os.path.join(tmp, f"{v}-0.pt")) for v in variants
+        }
         machine = _common.machine_line()
 
     reference = outputs["plain"]

@@ -33,7 +33,9 @@ AGGREGATORS = {
     "cnn_lstm_attention": lambda: CNNLSTM(
         C, conv_channels=(14, 10), hidden_size=9, attention=True
     ),
-    "tcgru_last": lambda: TCGRU(C, conv_channels=10, gru_size=9, embedding_size=7),
+    "tcgru_last": lambda: TCGRU(
+        C, conv_channels=10, gru_size=9, embedding_size=7
+    ),
     "tcgru_mean": lambda: TCGRU(
         C, conv_channels=10, gru_size=9, embedding_size=7, pooling="mean"
     ),
@@ -87,8 +89,12 @@ def test_padding_does_not_change_output(name, padding):
     model = _make(name)
     clips = _clips()
     with torch.no_grad():
-        alone = torch.cat([model(clip.unsqueeze(0), torch.ones(1)) for clip in clips])
-        alone_no_lengths = torch.cat([model(clip.unsqueeze(0)) for clip in clips])
+        alone = torch.cat(
+            [model(clip.unsqueeze(0), torch.ones(1)) for clip in clips]
+        )
+        alone_no_lengths = torch.cat(
+            [model(clip.unsqueeze(0)) for clip in clips]
+        )
         batched, lengths = _batch(clips, max(CLIP_FRAMES), padding)
         in_batch = model(batched, lengths)
         # Extra padding frames appended to the whole batch.
@@ -145,7 +151,10 @@ def test_unrounded_relative_lengths_are_handled():
     padded = torch.cat([clip, 50 * torch.ones(1, time - frames, C)], dim=1)
     with torch.no_grad():
         torch.testing.assert_close(
-            model(padded, torch.tensor([frames / time])), model(clip), atol=1e-5, rtol=0
+            model(padded, torch.tensor([frames / time])),
+            model(clip),
+            atol=1e-5,
+            rtol=0,
         )
     mask = torch.arange(time)[None, :] < frames
     assert torch.round(exact_relative_lengths(mask) * time + 0.5) == frames
@@ -174,7 +183,9 @@ def test_cnn_lstm_halves_length_and_attention_query_uses_both_layers():
     assert model.query.in_features == 2 * 6
     seen = {}
     model.lstm.register_forward_hook(
-        lambda module, args, output: seen.update(steps=args[0].batch_sizes.numel())
+        lambda module, args, output: seen.update(
+            steps=args[0].batch_sizes.numel()
+        )
     )
     model(torch.randn(2, 11, C), torch.tensor([1.0, 0.5]))
     assert seen["steps"] == 6  # ceil(11 / 2)

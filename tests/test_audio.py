@@ -18,7 +18,11 @@ def test_stereo_44k_is_downmixed_and_resampled(tmp_path):
     t = np.arange(44100) / 44100
     left = np.sin(2 * np.pi * 440 * t)
     path = tmp_path / "stereo.wav"
-    soundfile.write(path, np.stack([left, -left * 0 + left], axis=1).astype("float32"), 44100)
+    soundfile.write(
+        path,
+        np.stack([left, -left * 0 + left], axis=1).astype("float32"),
+        44100,
+    )
     signal = read_audio(str(path))
     assert signal.shape == (16000,)
     # A 440 Hz tone survives resampling at the right frequency.
@@ -28,8 +32,16 @@ def test_stereo_44k_is_downmixed_and_resampled(tmp_path):
 
 def test_channels_are_averaged(tmp_path):
     path = tmp_path / "lr.wav"
-    soundfile.write(path, np.stack([np.full(1600, 0.5), np.zeros(1600)], axis=1).astype("float32"), 16000)
-    assert torch.allclose(read_audio(str(path)), torch.full((1600,), 0.25), atol=1e-4)
+    soundfile.write(
+        path,
+        np.stack([np.full(1600, 0.5), np.zeros(1600)], axis=1).astype(
+            "float32"
+        ),
+        16000,
+    )
+    assert torch.allclose(
+        read_audio(str(path)), torch.full((1600,), 0.25), atol=1e-4
+    )
 
 
 def test_48k_flac_is_read(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import speechbrain as sb
 import torch
 
-from emoshare_sb.batching import (
+from emoshare_sb.training.batching import (
     dataloader_options,
     make_batch_sampler,
     padding_fraction,
@@ -13,7 +13,9 @@ from emoshare_sb.batching import (
 
 def durations_dataset(count=400, low=1.0, high=8.0, seed=0):
     durations = np.random.default_rng(seed).uniform(low, high, count)
-    data = {f"clip{i:04d}": {"duration": float(d)} for i, d in enumerate(durations)}
+    data = {
+        f"clip{i:04d}": {"duration": float(d)} for i, d in enumerate(durations)
+    }
     return sb.dataio.dataset.DynamicItemDataset(data), durations.tolist()
 
 
@@ -42,7 +44,9 @@ def test_set_epoch_is_deterministic():
 
 def test_padding_is_bounded_and_batches_fit():
     dataset, durations = durations_dataset()
-    sampler = make_batch_sampler(dataset, max_batch_length=48.0, max_padding=0.1)
+    sampler = make_batch_sampler(
+        dataset, max_batch_length=48.0, max_padding=0.1
+    )
     batches = list(sampler)
     for batch in batches:
         lengths = [durations[i] for i in batch]
@@ -50,8 +54,12 @@ def test_padding_is_bounded_and_batches_fit():
         assert len(batch) == 1 or len(batch) * max(lengths) <= 48.0
     assert padding_fraction(batches, durations) < 0.1
     generator = torch.Generator().manual_seed(0)
-    random_batches = torch.randperm(len(durations), generator=generator).split(8)
-    assert padding_fraction([b.tolist() for b in random_batches], durations) > 0.2
+    random_batches = torch.randperm(len(durations), generator=generator).split(
+        8
+    )
+    assert (
+        padding_fraction([b.tolist() for b in random_batches], durations) > 0.2
+    )
 
 
 def test_training_lengths_are_capped_at_the_crop():
@@ -86,7 +94,9 @@ def test_eval_options_keep_order_and_feed_a_dataloader():
         signals, lens = batch.sig
         assert signals.shape[0] == len(batch.id) and float(lens.max()) == 1.0
         seen.extend(batch.id)
-    assert sorted(seen) == sorted(dataset.data_ids) and len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(dataset.data_ids) and len(seen) == len(
+        set(seen)
+    )
     sorted_durations = [
         dataset.data[data_id]["duration"] for data_id in dataset.data_ids
     ]

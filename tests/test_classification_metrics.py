@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
-from emoshare_sb.classification_metrics import (
+from emoshare_sb.data.msp_podcast import MSP_CLASS_NAMES
+from emoshare_sb.metrics.classification import (
     accuracy,
     best_classes,
     classification_report,
@@ -19,7 +20,6 @@ from emoshare_sb.classification_metrics import (
     uar_per_speaker,
     unweighted_average_recall,
 )
-from emoshare_sb.data.msp_podcast import MSP_CLASS_NAMES
 
 # Three classes, six clips; the 1-best classes are 0 0 1 1 2 0.
 PROBABILITIES = np.array(
@@ -43,7 +43,9 @@ def test_best_classes():
 def test_macro_and_micro_f1_by_hand():
     # Class 0: P 1/3 (1 of 3 predicted), R 1/2 -> F1 0.4.
     # Class 1: P 1/2, R 1/2 -> 0.5.  Class 2: P 1, R 1/2 -> 2/3.
-    assert macro_f1(TARGETS, PREDICTIONS, 3) == pytest.approx((0.4 + 0.5 + 2 / 3) / 3)
+    assert macro_f1(TARGETS, PREDICTIONS, 3) == pytest.approx(
+        (0.4 + 0.5 + 2 / 3) / 3
+    )
     assert micro_f1(TARGETS, PREDICTIONS, 3) == pytest.approx(3 / 6)
     assert macro_precision(TARGETS, PREDICTIONS, 3) == pytest.approx(
         (1 / 3 + 1 / 2 + 1) / 3
@@ -59,7 +61,11 @@ def test_macro_f1_counts_every_class_like_the_challenge():
     targets, predictions = rng.integers(0, 8, 200), rng.integers(0, 6, 200)
     assert macro_f1(targets, predictions, 8) == pytest.approx(
         f1_score(
-            targets, predictions, labels=range(8), average="macro", zero_division=0
+            targets,
+            predictions,
+            labels=range(8),
+            average="macro",
+            zero_division=0,
         )
     )
 
@@ -68,7 +74,9 @@ def test_uar_averages_only_present_classes():
     # Recalls: class 0 1/2, class 1 1/2, class 2 1/2.
     assert unweighted_average_recall(TARGETS, PREDICTIONS) == pytest.approx(0.5)
     # Class 2 is predicted but never a target: it does not count as recall 0.
-    assert unweighted_average_recall([0, 0, 1], [0, 2, 1]) == pytest.approx(0.75)
+    assert unweighted_average_recall([0, 0, 1], [0, 2, 1]) == pytest.approx(
+        0.75
+    )
     rng = np.random.default_rng(1)
     targets, predictions = rng.integers(0, 8, 200), rng.integers(0, 8, 200)
     assert unweighted_average_recall(targets, predictions) == pytest.approx(
@@ -91,9 +99,13 @@ def test_top_k_accuracy_two_classes():
 
 def test_k_best_predictions():
     assert (
-        k_best_predictions(TARGETS, PROBABILITIES, 1).tolist() == PREDICTIONS.tolist()
+        k_best_predictions(TARGETS, PROBABILITIES, 1).tolist()
+        == PREDICTIONS.tolist()
     )
-    assert k_best_predictions(TARGETS, PROBABILITIES, 2).tolist() == TARGETS.tolist()
+    assert (
+        k_best_predictions(TARGETS, PROBABILITIES, 2).tolist()
+        == TARGETS.tolist()
+    )
 
 
 def test_pauar_on_a_tiny_hand_example():
@@ -107,8 +119,14 @@ def test_pauar_on_a_tiny_hand_example():
         "s3": 0.5,
     }
     # UAR must be strictly above X: nobody is above 50 %.
-    assert percentage_speakers_above_uar(TARGETS, PROBABILITIES, speakers, 50) == 0.0
-    assert percentage_speakers_above_uar(TARGETS, PROBABILITIES, speakers, 40) == 100.0
+    assert (
+        percentage_speakers_above_uar(TARGETS, PROBABILITIES, speakers, 50)
+        == 0.0
+    )
+    assert (
+        percentage_speakers_above_uar(TARGETS, PROBABILITIES, speakers, 40)
+        == 100.0
+    )
     # 2-best: every target is among the two most probable classes.
     assert (
         percentage_speakers_above_uar(TARGETS, PROBABILITIES, speakers, 75, k=2)
@@ -131,7 +149,11 @@ def test_report_per_gender_equals_report_on_each_subset():
     speakers = rng.choice(["1", "2", "3", "4", "Unknown"], n)
     genders = np.where(np.isin(speakers, ["1", "2"]), "Female", "Male")
     report = classification_report(
-        probabilities, targets, MSP_CLASS_NAMES, speakers=speakers, genders=genders
+        probabilities,
+        targets,
+        MSP_CLASS_NAMES,
+        speakers=speakers,
+        genders=genders,
     )
     keep = targets >= 0
     assert report["num_clips"] == int(keep.sum())

@@ -10,8 +10,12 @@ import pytest
 import soundfile
 
 from emoshare_sb.cli.predict import main
-from emoshare_sb.inference import _tiny_experiment, export_model, load_model
-from emoshare_sb.windows import window_starts
+from emoshare_sb.inference.interfaces import (
+    _tiny_experiment,
+    export_model,
+    load_model,
+)
+from emoshare_sb.inference.windows import window_starts
 
 EMOTIONS = ["Calm", "Sad", "Angry"]
 LONG_SECONDS = 20 * 60
@@ -24,14 +28,24 @@ def micro_hubert(folder):
     import transformers
 
     config = transformers.HubertConfig(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(4,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, layerdrop=0.0,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(4,) * 7,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        layerdrop=0.0,
     )
     torch.manual_seed(0)
     transformers.HubertModel(config).save_pretrained(folder)
     transformers.Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        do_normalize=True,
         return_attention_mask=True,
     ).save_pretrained(folder)
     return folder
@@ -42,7 +56,10 @@ def model_folder(tmp_path_factory):
     """An exported (untrained) model on the micro encoder."""
     root = tmp_path_factory.mktemp("cli_model")
     experiment = _tiny_experiment(
-        str(root / "experiment"), micro_hubert(str(root / "ssl")), EMOTIONS, encoder_dim=16
+        str(root / "experiment"),
+        micro_hubert(str(root / "ssl")),
+        EMOTIONS,
+        encoder_dim=16,
     )
     return export_model(experiment, str(root / "export"))
 
@@ -55,9 +72,16 @@ def audio_folder(tmp_path_factory):
     stereo = 0.1 * rng.standard_normal((3 * 44100, 2)).astype("float32")
     soundfile.write(folder / "stereo_44k.wav", stereo, 44100)
     t = np.arange(LONG_SECONDS * 16000, dtype=np.float32) / 16000
-    soundfile.write(folder / "long.wav", 0.2 * np.sin(2 * np.pi * 180 * t), 16000, subtype="PCM_16")
+    soundfile.write(
+        folder / "long.wav",
+        0.2 * np.sin(2 * np.pi * 180 * t),
+        16000,
+        subtype="PCM_16",
+    )
     (folder / "sub").mkdir()
-    soundfile.write(folder / "sub" / "short.flac", 0.1 * rng.standard_normal(20000), 16000)
+    soundfile.write(
+        folder / "sub" / "short.flac", 0.1 * rng.standard_normal(20000), 16000
+    )
     (folder / "notes.txt").write_text("not audio")
     return folder
 
@@ -67,47 +91,84 @@ def read_rows(path):
         return list(csv.DictReader(handle))
 
 
-def test_folder_with_corrupt_stereo_and_20_minute_files(model_folder, audio_folder, tmp_path, capsys):
+def test_folder_with_corrupt_stereo_and_20_minute_files(
+    model_folder, audio_folder, tmp_path, capsys
+):
     output = tmp_path / "predictions.csv"
     # Windows without overlap keep the 20 minutes to one pass of the encoder.
     status = main(
-        ["--model", model_folder, str(audio_folder), "--output", str(output),
-         "--window", "120", "--hop", "120", "--no_progress"]
+        [
+            "--model",
+            model_folder,
+            str(audio_folder),
+            "--output",
+            str(output),
+            "--window",
+            "120",
+            "--hop",
+            "120",
+            "--no_progress",
+        ]
     )
     assert status == 1  # one file failed, the others were scored
     assert "corrupt.wav" in capsys.readouterr().err
 
     rows = read_rows(output)
-    assert list(rows[0]) == ["file", "segment", "start", "end", *EMOTIONS, "error"]
+    assert list(rows[0]) == [
+        "file",
+        "segment",
+        "start",
+        "end",
+        *EMOTIONS,
+        "error",
+    ]
     by_file = {}
     for row in rows:
         by_file.setdefault(row["file"].rsplit("/", 1)[-1], []).append(row)
-    assert set(by_file) == {"corrupt.wav", "long.wav", "stereo_44k.wav", "short.flac"}
+    assert set(by_file) == {
+        "corrupt.wav",
+        "long.wav",
+        "stereo_44k.wav",
+        "short.flac",
+    }
 
     (failed,) = by_file["corrupt.wav"]
     assert "cannot read audio" in failed["error"] and failed["Calm"] == ""
 
-    (stereo,) = by_file["stereo_44k.wav"]  # 3 s: one window, the summary row only
-    assert (stereo["segment"], stereo["start"], stereo["end"], stereo["error"]) == (
-        "clip", "0.000", "3.000", ""
-    )
+    (stereo,) = by_file[
+        "stereo_44k.wav"
+    ]  # 3 s: one window, the summary row only
+    assert (
+        stereo["segment"],
+        stereo["start"],
+        stereo["end"],
+        stereo["error"],
+    ) == ("clip", "0.000", "3.000", "")
     assert all(0.0 <= float(stereo[e]) <= 1.0 for e in EMOTIONS)
 
     summary, *windows = by_file["long.wav"]
-    assert summary["segment"] == "clip" and float(summary["end"]) == LONG_SECONDS
+    assert (
+        summary["segment"] == "clip" and float(summary["end"]) == LONG_SECONDS
+    )
     assert [int(w["segment"]) for w in windows] == list(range(10))
-    assert [float(w["start"]) for w in windows] == [120.0 * i for i in range(10)]
+    assert [float(w["start"]) for w in windows] == [
+        120.0 * i for i in range(10)
+    ]
     assert all(float(w["end"]) - float(w["start"]) == 120.0 for w in windows)
     for emotion in EMOTIONS:
         mean = np.mean([float(w[emotion]) for w in windows])
         assert float(summary[emotion]) == pytest.approx(mean, abs=2e-6)
 
 
-def test_csv_list_json_output_and_success_status(model_folder, audio_folder, tmp_path):
+def test_csv_list_json_output_and_success_status(
+    model_folder, audio_folder, tmp_path
+):
     listing = audio_folder / "list.csv"
     listing.write_text("speaker,path\na,stereo_44k.wav\nb,sub/short.flac\n")
     output = tmp_path / "out.json"
-    status = main(["-m", model_folder, str(listing), "-o", str(output), "--no_progress"])
+    status = main(
+        ["-m", model_folder, str(listing), "-o", str(output), "--no_progress"]
+    )
     assert status == 0
     document = json.loads(output.read_text())
     assert document["outputs"] == EMOTIONS and document["failed"] == 0
@@ -115,31 +176,69 @@ def test_csv_list_json_output_and_success_status(model_folder, audio_folder, tmp
     files = {f["file"].rsplit("/", 1)[-1]: f for f in document["files"]}
     assert set(files) == {"stereo_44k.wav", "short.flac"}
     assert files["short.flac"]["duration"] == pytest.approx(1.25)
-    assert len(files["short.flac"]["windows"]) == 1 and files["short.flac"]["error"] is None
+    assert (
+        len(files["short.flac"]["windows"]) == 1
+        and files["short.flac"]["error"] is None
+    )
 
     # The command line and the Python API agree (to the printed decimals).
     model = load_model(model_folder)
     expected = model.predict_file(str(audio_folder / "stereo_44k.wav"))
-    assert files["stereo_44k.wav"]["summary"] == pytest.approx(expected, abs=1e-7)
+    assert files["stereo_44k.wav"]["summary"] == pytest.approx(
+        expected, abs=1e-7
+    )
 
 
-def test_window_rows_with_the_default_half_hop(model_folder, audio_folder, tmp_path):
+def test_window_rows_with_the_default_half_hop(
+    model_folder, audio_folder, tmp_path
+):
     output = tmp_path / "out.csv"
     stereo = str(audio_folder / "stereo_44k.wav")
-    assert main(["-m", model_folder, stereo, "-o", str(output), "--window", "1", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "-m",
+                model_folder,
+                stereo,
+                "-o",
+                str(output),
+                "--window",
+                "1",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     summary, *windows = read_rows(output)
     starts = window_starts(3 * 16000, 16000, 8000)
-    assert [float(w["start"]) for w in windows] == [s / 16000 for s in starts] == [0, 0.5, 1, 1.5, 2]
+    assert (
+        [float(w["start"]) for w in windows]
+        == [s / 16000 for s in starts]
+        == [0, 0.5, 1, 1.5, 2]
+    )
     assert summary["segment"] == "clip" and summary["end"] == "3.000"
 
 
-def test_missing_file_is_reported_not_fatal(model_folder, audio_folder, tmp_path):
+def test_missing_file_is_reported_not_fatal(
+    model_folder, audio_folder, tmp_path
+):
     output = tmp_path / "out.csv"
-    status = main(["-m", model_folder, str(tmp_path / "absent.wav"),
-                   str(audio_folder / "sub" / "short.flac"), "-o", str(output), "--no_progress"])
+    status = main(
+        [
+            "-m",
+            model_folder,
+            str(tmp_path / "absent.wav"),
+            str(audio_folder / "sub" / "short.flac"),
+            "-o",
+            str(output),
+            "--no_progress",
+        ]
+    )
     assert status == 1
     rows = read_rows(output)
-    assert rows[0]["file"].endswith("absent.wav") and rows[0]["error"].endswith("no such file")
+    assert rows[0]["file"].endswith("absent.wav") and rows[0]["error"].endswith(
+        "no such file"
+    )
     assert rows[1]["file"].endswith("short.flac") and rows[1]["error"] == ""
 
 
@@ -149,14 +248,23 @@ def test_missing_file_is_reported_not_fatal(model_folder, audio_folder, tmp_path
         (["-m", "{model}"], None),  # no inputs: argparse
         (["-m", "{tmp}/nowhere", "{audio}"], "cannot load the model"),
         (["-m", "{model}", "{tmp}"], "no audio files"),
-        (["-m", "{model}", "{audio}", "--window", "4", "--hop", "5"], "--hop must be in"),
+        (
+            ["-m", "{model}", "{audio}", "--window", "4", "--hop", "5"],
+            "--hop must be in",
+        ),
         (["-m", "{model}", "{audio}", "--format", "xml"], None),
     ],
 )
-def test_usage_errors_exit_with_status_2(model_folder, audio_folder, tmp_path, capsys, arguments, message):
+def test_usage_errors_exit_with_status_2(
+    model_folder, audio_folder, tmp_path, capsys, arguments, message
+):
     empty = tmp_path / "empty"
     empty.mkdir()
-    values = {"model": model_folder, "audio": str(audio_folder / "sub"), "tmp": str(empty)}
+    values = {
+        "model": model_folder,
+        "audio": str(audio_folder / "sub"),
+        "tmp": str(empty),
+    }
     assert main([a.format(**values) for a in arguments]) == 2
     if message:
         assert message in capsys.readouterr().err
@@ -165,6 +273,8 @@ def test_usage_errors_exit_with_status_2(model_folder, audio_folder, tmp_path, c
 def test_module_runs_as_a_script():
     process = subprocess.run(
         [sys.executable, "-m", "emoshare_sb.cli.predict", "--help"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert process.returncode == 0 and "--window" in process.stdout

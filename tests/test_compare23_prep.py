@@ -8,12 +8,14 @@ import pytest
 
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS, prepare_compare23
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.synthetic import make_compare23_corpus
+from emoshare_sb.synthetic.compare23 import make_compare23_corpus
 
 
 @pytest.fixture
 def corpus(tmp_path):
-    return make_compare23_corpus(str(tmp_path / "corpus"), n_train=5, n_devel=3, n_test=3, seed=1)
+    return make_compare23_corpus(
+        str(tmp_path / "corpus"), n_train=5, n_devel=3, n_test=3, seed=1
+    )
 
 
 def read_rows(path):
@@ -46,12 +48,16 @@ def test_manifests_hold_every_clip_with_duration_and_targets(corpus, tmp_path):
 
 
 def test_unmasked_test_labels_are_used_when_present(tmp_path):
-    corpus = make_compare23_corpus(str(tmp_path / "c"), 3, 2, 2, test_labels=True)
+    corpus = make_compare23_corpus(
+        str(tmp_path / "c"), 3, 2, 2, test_labels=True
+    )
     prepare_compare23(corpus, tmp_path / "out")
     assert read_rows(tmp_path / "out/test.csv")[0]["Anger"] != "nan"
 
 
-def test_second_run_with_same_options_skips_and_changed_labels_redo(corpus, tmp_path):
+def test_second_run_with_same_options_skips_and_changed_labels_redo(
+    corpus, tmp_path
+):
     prepare_compare23(corpus, tmp_path / "out")
     manifest = tmp_path / "out/train.csv"
     first_mtime = manifest.stat().st_mtime_ns
@@ -67,12 +73,20 @@ def test_other_emotions_are_read_from_the_header(tmp_path):
     (root / "wav").mkdir(parents=True)
     (root / "lab").mkdir()
     source = make_compare23_corpus(str(tmp_path / "src"), 2, 1, 1)
-    for split, names in (("train", ["00001.wav", "00002.wav"]), ("devel", ["00003.wav"]), ("test", ["00004.wav"])):
+    for split, names in (
+        ("train", ["00001.wav", "00002.wav"]),
+        ("devel", ["00003.wav"]),
+        ("test", ["00004.wav"]),
+    ):
         with open(root / "lab" / f"{split}.csv", "w") as handle:
             handle.write("filename,Joy,Awe\n")
             for name in names:
-                shutil.copy(os.path.join(source, "wav", name), root / "wav" / name)
-                handle.write(f"{name},{'?,?' if split == 'test' else '0.5,1'}\n")
+                shutil.copy(
+                    os.path.join(source, "wav", name), root / "wav" / name
+                )
+                handle.write(
+                    f"{name},{'?,?' if split == 'test' else '0.5,1'}\n"
+                )
     assert prepare_compare23(str(root), tmp_path / "out") == ["Joy", "Awe"]
 
 
@@ -99,12 +113,16 @@ def test_bad_share_names_file_line_and_field(corpus, tmp_path, value, message):
         prepare_compare23(corpus, tmp_path / "out")
     assert error.value.file == path and error.value.line == 3
     assert error.value.field == COMPARE23_EMOTIONS[3]
-    assert not (tmp_path / "out").exists(), "no manifest may be written on error"
+    assert not (tmp_path / "out").exists(), (
+        "no manifest may be written on error"
+    )
 
 
 def test_missing_audio_names_the_row(corpus, tmp_path):
     os.remove(os.path.join(corpus, "wav", "00002.wav"))
-    with pytest.raises(DataPrepError, match="00002.wav' does not exist") as error:
+    with pytest.raises(
+        DataPrepError, match="00002.wav' does not exist"
+    ) as error:
         prepare_compare23(corpus, tmp_path / "out")
     assert error.value.line == 3 and error.value.field == "filename"
 
@@ -121,7 +139,10 @@ def test_corrupt_audio_names_the_file(corpus, tmp_path):
     [
         (COMPARE23_EMOTIONS[:-1], r"missing \['Tiredness'\]"),
         (COMPARE23_EMOTIONS + ["Joy"], r"unexpected \['Joy'\]"),
-        (["Angr"] + COMPARE23_EMOTIONS[1:], r"missing \['Anger'\]; unexpected \['Angr'\]"),
+        (
+            ["Angr"] + COMPARE23_EMOTIONS[1:],
+            r"missing \['Anger'\]; unexpected \['Angr'\]",
+        ),
     ],
 )
 def test_wrong_emotion_columns_are_named(corpus, tmp_path, header, message):
@@ -139,7 +160,10 @@ def test_wrong_emotion_columns_are_named(corpus, tmp_path, header, message):
 
 def test_duplicate_file_names_across_splits(corpus, tmp_path):
     path = edit_labels(corpus, "devel", 2, 0, "00001.wav")
-    with pytest.raises(DataPrepError, match="duplicate file name '00001.wav'.*train.csv, line 2") as error:
+    with pytest.raises(
+        DataPrepError,
+        match="duplicate file name '00001.wav'.*train.csv, line 2",
+    ) as error:
         prepare_compare23(corpus, tmp_path / "out")
     assert error.value.file == path and error.value.line == 2
 
@@ -162,7 +186,9 @@ def test_empty_split_and_missing_label_file(corpus, tmp_path):
     with pytest.raises(DataPrepError, match="the split has no rows"):
         prepare_compare23(corpus, tmp_path / "out")
     os.remove(os.path.join(corpus, "lab", "devel.csv"))
-    with pytest.raises(DataPrepError, match="label file for split 'devel' does not exist"):
+    with pytest.raises(
+        DataPrepError, match="label file for split 'devel' does not exist"
+    ):
         prepare_compare23(corpus, tmp_path / "out")
 
 
@@ -174,5 +200,8 @@ def test_failed_rerun_keeps_the_previous_manifests(corpus, tmp_path):
         prepare_compare23(corpus, tmp_path / "out")
     assert (tmp_path / "out/train.csv").read_text() == before
     assert sorted(os.listdir(tmp_path / "out")) == [
-        "devel.csv", "prepare_options.json", "test.csv", "train.csv"
+        "devel.csv",
+        "prepare_options.json",
+        "test.csv",
+        "train.csv",
     ]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
-from emoshare_sb.synthetic import make_compare23_corpus
+from emoshare_sb.synthetic.compare23 import make_compare23_corpus
 from tests.conftest import run_recipe
 
 RECIPE = "recipes/ComParE23/train.py"
@@ -24,10 +24,21 @@ def read_csv(path):
 def debug_run(small_compare23, tiny_hubert, tmp_path_factory):
     output = tmp_path_factory.mktemp("debug_run")
     run_recipe(
-        RECIPE, HPARAMS,
-        "--data_folder", small_compare23, "--ssl_source", tiny_hubert,
-        "--encoder_dim", 32, "--output_folder", output, "--debug",
-        "--device", "cpu", "--batch_size", 3,
+        RECIPE,
+        HPARAMS,
+        "--data_folder",
+        small_compare23,
+        "--ssl_source",
+        tiny_hubert,
+        "--encoder_dim",
+        32,
+        "--output_folder",
+        output,
+        "--debug",
+        "--device",
+        "cpu",
+        "--batch_size",
+        3,
     )
     return output
 
@@ -38,17 +49,23 @@ def test_debug_run_writes_submission_files(debug_run, small_compare23):
         assert list(rows[0]) == ["filename"] + COMPARE23_EMOTIONS
         # --debug scores two batches of 3 clips: every scored clip is written once.
         assert len({r["filename"] for r in rows}) == len(rows) == count
-        assert all(0.0 <= float(r[e]) <= 1.0 for r in rows for e in COMPARE23_EMOTIONS)
+        assert all(
+            0.0 <= float(r[e]) <= 1.0 for r in rows for e in COMPARE23_EMOTIONS
+        )
     labels = read_csv(os.path.join(small_compare23, "lab", "test.csv"))
     assert {r["filename"] for r in labels} == {
         r["filename"] for r in read_csv(debug_run / "predictions" / "test.csv")
     }
 
 
-def test_results_json_has_devel_scores_and_no_test_scores_without_labels(debug_run):
+def test_results_json_has_devel_scores_and_no_test_scores_without_labels(
+    debug_run,
+):
     results = json.loads((debug_run / "results.json").read_text())
     assert set(results["devel"]) == {"spearman", "ccc", "pearson"}
-    assert set(results["devel"]["spearman"]) == set(COMPARE23_EMOTIONS) | {"mean"}
+    assert set(results["devel"]["spearman"]) == set(COMPARE23_EMOTIONS) | {
+        "mean"
+    }
     assert results["test"] is None
     assert 1 <= len(results["averaged_from"]) <= 5
     # The best checkpoint alone is evaluated and reported next to the average.
@@ -68,13 +85,27 @@ def test_averaged_model_is_the_mean_of_the_best_checkpoints(debug_run):
 @pytest.fixture(scope="module")
 def learning_run(tiny_hubert, tmp_path_factory):
     root = tmp_path_factory.mktemp("learning")
-    corpus = make_compare23_corpus(str(root / "corpus"), 120, 40, 20, seed=7, test_labels=True)
+    corpus = make_compare23_corpus(
+        str(root / "corpus"), 120, 40, 20, seed=7, test_labels=True
+    )
     output = root / "results"
     run_recipe(
-        RECIPE, HPARAMS,
-        "--data_folder", corpus, "--ssl_source", tiny_hubert, "--encoder_dim", 32,
-        "--output_folder", output, "--number_of_epochs", 8,
-        "--num_averaged_checkpoints", 3, "--train_window", 2.0,
+        RECIPE,
+        HPARAMS,
+        "--data_folder",
+        corpus,
+        "--ssl_source",
+        tiny_hubert,
+        "--encoder_dim",
+        32,
+        "--output_folder",
+        output,
+        "--number_of_epochs",
+        8,
+        "--num_averaged_checkpoints",
+        3,
+        "--train_window",
+        2.0,
     )
     return output
 
@@ -94,27 +125,49 @@ def test_averaged_weights_equal_the_mean_of_the_three_best(learning_run):
     for name in os.listdir(learning_run / "save"):
         if name.startswith("CKPT+"):
             meta = (learning_run / "save" / name / "CKPT.yaml").read_text()
-            all_scores.append((float(meta.split("spearman:")[1].split()[0]), name))
+            all_scores.append(
+                (float(meta.split("spearman:")[1].split()[0]), name)
+            )
     best = [name for _, name in sorted(all_scores, reverse=True)[:3]]
     assert sorted(best) == sorted(chosen)
-    states = [torch.load(learning_run / "save" / name / "model.ckpt") for name in chosen]
+    states = [
+        torch.load(learning_run / "save" / name / "model.ckpt")
+        for name in chosen
+    ]
     averaged = torch.load(learning_run / "save" / "averaged" / "model.ckpt")
     for key, value in averaged.items():
         expected = sum(state[key] for state in states) / 3
         assert torch.allclose(value, expected, atol=1e-6), key
 
 
-def test_training_from_the_feature_cache_matches_training_without_it(small_compare23, tiny_hubert, tmp_path):
+def test_training_from_the_feature_cache_matches_training_without_it(
+    small_compare23, tiny_hubert, tmp_path
+):
     """Same seed, same batches, whole clips: only float16 rounding differs."""
     predictions = {}
     for use_cache in (True, False):
         output = tmp_path / f"cache_{use_cache}"
         run_recipe(
-            RECIPE, HPARAMS,
-            "--data_folder", small_compare23, "--ssl_source", tiny_hubert, "--encoder_dim", 32,
-            "--output_folder", output, "--number_of_epochs", 3, "--batch_size", 4,
-            "--train_window", 0, "--use_feature_cache", use_cache,
-            "--feature_cache_folder", tmp_path / "cache",
+            RECIPE,
+            HPARAMS,
+            "--data_folder",
+            small_compare23,
+            "--ssl_source",
+            tiny_hubert,
+            "--encoder_dim",
+            32,
+            "--output_folder",
+            output,
+            "--number_of_epochs",
+            3,
+            "--batch_size",
+            4,
+            "--train_window",
+            0,
+            "--use_feature_cache",
+            use_cache,
+            "--feature_cache_folder",
+            tmp_path / "cache",
         )
         predictions[use_cache] = {
             row["filename"]: [float(row[e]) for e in COMPARE23_EMOTIONS]
@@ -124,19 +177,37 @@ def test_training_from_the_feature_cache_matches_training_without_it(small_compa
     difference = max(
         abs(a - b)
         for clip in predictions[True]
-        for a, b in zip(predictions[True][clip], predictions[False][clip], strict=True)
+        for a, b in zip(
+            predictions[True][clip], predictions[False][clip], strict=True
+        )
     )
     assert difference < 1e-3  # measured 2.6e-5 after 3 epochs
-    assert len(list((tmp_path / "cache").iterdir())) == 1  # one encoder, one cache
+    assert (
+        len(list((tmp_path / "cache").iterdir())) == 1
+    )  # one encoder, one cache
 
 
-def test_length_bucketed_batches_train_and_evaluate_every_clip(small_compare23, tiny_hubert, tmp_path):
+def test_length_bucketed_batches_train_and_evaluate_every_clip(
+    small_compare23, tiny_hubert, tmp_path
+):
     output = tmp_path / "bucketed"
     run_recipe(
-        RECIPE, HPARAMS,
-        "--data_folder", small_compare23, "--ssl_source", tiny_hubert, "--encoder_dim", 32,
-        "--output_folder", output, "--number_of_epochs", 1, "--dynamic_batching", True,
-        "--max_batch_seconds", 8.0,
+        RECIPE,
+        HPARAMS,
+        "--data_folder",
+        small_compare23,
+        "--ssl_source",
+        tiny_hubert,
+        "--encoder_dim",
+        32,
+        "--output_folder",
+        output,
+        "--number_of_epochs",
+        1,
+        "--dynamic_batching",
+        True,
+        "--max_batch_seconds",
+        8.0,
     )
     for split in ("devel", "test"):
         assert len(read_csv(output / "predictions" / f"{split}.csv")) == 6
@@ -145,21 +216,41 @@ def test_length_bucketed_batches_train_and_evaluate_every_clip(small_compare23, 
 @pytest.mark.parametrize(
     "hparams, overrides, message",
     [
-        ("hparams/hubert_attn_finetune.yaml", [], "use_feature_cache needs a frozen encoder"),
+        (
+            "hparams/hubert_attn_finetune.yaml",
+            [],
+            "use_feature_cache needs a frozen encoder",
+        ),
         (HPARAMS, ["--eval_window", 1.0], "cannot score sliding windows"),
     ],
 )
-def test_feature_cache_misuse_is_named(small_compare23, tiny_hubert, tmp_path, hparams, overrides, message):
+def test_feature_cache_misuse_is_named(
+    small_compare23, tiny_hubert, tmp_path, hparams, overrides, message
+):
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     command = [
-        sys.executable, str(REPO / RECIPE), str(REPO / hparams), "--data_folder", small_compare23,
-        "--ssl_source", tiny_hubert, "--encoder_dim", "32", "--output_folder", str(tmp_path / "x"),
-        "--use_feature_cache", "True", "--debug", *map(str, overrides),
+        sys.executable,
+        str(REPO / RECIPE),
+        str(REPO / hparams),
+        "--data_folder",
+        small_compare23,
+        "--ssl_source",
+        tiny_hubert,
+        "--encoder_dim",
+        "32",
+        "--output_folder",
+        str(tmp_path / "x"),
+        "--use_feature_cache",
+        "True",
+        "--debug",
+        *map(str, overrides),
     ]
-    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 1
     assert message in process.stderr.strip().splitlines()[-1]

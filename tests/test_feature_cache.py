@@ -11,12 +11,16 @@ import speechbrain as sb
 import torch
 
 from emoshare_sb.data.audio import read_audio
-from emoshare_sb.feature_cache import FeatureCache, encode_clips, to_encoder_layout
 from emoshare_sb.lobes.padding import padding_invariant
 from emoshare_sb.lobes.ssl import SSLEncoder
 from emoshare_sb.nnet.heads import MLPHead
 from emoshare_sb.nnet.pooling import MaskedAttentivePooling
-from emoshare_sb.synthetic import make_compare23_corpus
+from emoshare_sb.synthetic.compare23 import make_compare23_corpus
+from emoshare_sb.training.feature_cache import (
+    FeatureCache,
+    encode_clips,
+    to_encoder_layout,
+)
 
 # float16 keeps 11 significant bits: relative error <= 2**-11.
 FP16 = {"rtol": 2e-3, "atol": 2e-3}
@@ -27,7 +31,9 @@ def clips(tmp_path):
     """Five clips of 1.2-4 s as (id, wav, duration), in a folder of their own."""
     root = make_compare23_corpus(str(tmp_path / "corpus"), 5, 0, 0, seed=7)
     paths = sorted(glob.glob(os.path.join(root, "wav", "*.wav")))
-    return [(os.path.basename(p)[:-4], p, soundfile.info(p).duration) for p in paths]
+    return [
+        (os.path.basename(p)[:-4], p, soundfile.info(p).duration) for p in paths
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +81,15 @@ def test_all_layers_and_layer_subset(tiny_hubert, clips, tmp_path):
     expected = solo_features(every, clips[0][1])  # [T, 3, 32]
     assert full.load(clips[0][0]).shape == expected.shape
     torch.testing.assert_close(full.load(clips[0][0]), expected, **FP16)
-    torch.testing.assert_close(subset.load(clips[0][0]), expected[:, [0, 2]], **FP16)
+    torch.testing.assert_close(
+        subset.load(clips[0][0]), expected[:, [0, 2]], **FP16
+    )
     assert full.folder != subset.folder
 
 
-def test_head_predictions_match_training_without_cache(encoder, clips, tmp_path):
+def test_head_predictions_match_training_without_cache(
+    encoder, clips, tmp_path
+):
     """Padded cached batch -> pooling -> head equals each clip encoded alone."""
     cache = FeatureCache(str(tmp_path / "cache"), encoder)
     cache.build(clips, progress=False)
@@ -88,7 +98,9 @@ def test_head_predictions_match_training_without_cache(encoder, clips, tmp_path)
         dynamic_items=[cache.dynamic_item()],
         output_keys=["id", "feats"],
     )
-    batch = sb.dataio.batch.PaddedBatch([dataset[i] for i in range(len(dataset))])
+    batch = sb.dataio.batch.PaddedBatch(
+        [dataset[i] for i in range(len(dataset))]
+    )
     features, lens = batch.feats
     torch.manual_seed(0)
     pooling, head = MaskedAttentivePooling(32), MLPHead(32, 9, hidden_size=16)
@@ -105,8 +117,12 @@ def test_head_predictions_match_training_without_cache(encoder, clips, tmp_path)
 
 def rewrite_audio(path, seed):
     data, rate = soundfile.read(path, dtype="float32")
-    noise = np.random.default_rng(seed).standard_normal(len(data)).astype("float32")
-    soundfile.write(path, 0.5 * noise / np.abs(noise).max(), rate, subtype="PCM_16")
+    noise = (
+        np.random.default_rng(seed).standard_normal(len(data)).astype("float32")
+    )
+    soundfile.write(
+        path, 0.5 * noise / np.abs(noise).max(), rate, subtype="PCM_16"
+    )
 
 
 def test_changed_audio_file_reextracts_only_that_clip(encoder, clips, tmp_path):
@@ -168,10 +184,15 @@ def test_each_setting_change_invalidates(change, tiny_hubert, clips, tmp_path):
     assert other.key != base.key
     assert other.build(clips[:2], progress=False)["extracted"] == 2
     # The original configuration is still cached and reused when switched back.
-    assert FeatureCache(str(tmp_path / "cache"), base_encoder).pending(clips[:2]) == []
+    assert (
+        FeatureCache(str(tmp_path / "cache"), base_encoder).pending(clips[:2])
+        == []
+    )
 
 
-def test_same_weights_from_another_load_share_the_cache(tiny_hubert, clips, tmp_path):
+def test_same_weights_from_another_load_share_the_cache(
+    tiny_hubert, clips, tmp_path
+):
     first = FeatureCache(
         str(tmp_path / "cache"), SSLEncoder(tiny_hubert, str(tmp_path))
     )
@@ -185,9 +206,13 @@ class Interrupt(Exception):
     """Stands for a kill in the middle of an extraction."""
 
 
-def test_resume_after_interrupted_extraction(encoder, clips, tmp_path, monkeypatch):
+def test_resume_after_interrupted_extraction(
+    encoder, clips, tmp_path, monkeypatch
+):
     folder = str(tmp_path / "cache")
-    cache = FeatureCache(folder, encoder, shard_size_mb=1e-6)  # one shard per batch
+    cache = FeatureCache(
+        folder, encoder, shard_size_mb=1e-6
+    )  # one shard per batch
     calls = []
     original = FeatureCache._encode
 
@@ -199,7 +224,9 @@ def test_resume_after_interrupted_extraction(encoder, clips, tmp_path, monkeypat
 
     monkeypatch.setattr(FeatureCache, "_encode", encode_then_die)
     with pytest.raises(Interrupt):
-        cache.build(clips, batch_seconds=0.1, progress=False)  # one clip per batch
+        cache.build(
+            clips, batch_seconds=0.1, progress=False
+        )  # one clip per batch
     monkeypatch.setattr(FeatureCache, "_encode", original)
     assert len(glob.glob(os.path.join(cache.folder, "shard-*.json"))) == 3
     # What a SIGKILL leaves behind: a temporary file and data without an index.
@@ -218,7 +245,9 @@ def test_resume_after_interrupted_extraction(encoder, clips, tmp_path, monkeypat
     fresh = FeatureCache(str(tmp_path / "fresh"), encoder)
     fresh.build(clips, progress=False)
     for clip_id, _, _ in clips:
-        torch.testing.assert_close(resumed.load(clip_id), fresh.load(clip_id), **FP16)
+        torch.testing.assert_close(
+            resumed.load(clip_id), fresh.load(clip_id), **FP16
+        )
 
 
 def test_sharded_extraction_covers_every_clip_once(encoder, clips, tmp_path):
@@ -230,7 +259,9 @@ def test_sharded_extraction_covers_every_clip_once(encoder, clips, tmp_path):
     second = FeatureCache(folder, encoder).build(
         clips, shard_index=1, num_shards=2, progress=False
     )
-    assert first["extracted"] + second["extracted"] == 5 and second["missing"] == 0
+    assert (
+        first["extracted"] + second["extracted"] == 5 and second["missing"] == 0
+    )
     cache = FeatureCache(folder, encoder)
     assert sorted(cache.entries) == sorted(clip_id for clip_id, _, _ in clips)
     assert {entry["shard"][:10] for entry in cache.entries.values()} == {
@@ -246,7 +277,10 @@ def test_manifest_input_and_training_crop(encoder, small_compare23, tmp_path):
     prepare_compare23(small_compare23, save, splits=("devel",))
     cache = FeatureCache(str(tmp_path / "cache"), encoder)
     assert (
-        cache.build([os.path.join(save, "devel.csv")], progress=False)["extracted"] == 6
+        cache.build([os.path.join(save, "devel.csv")], progress=False)[
+            "extracted"
+        ]
+        == 6
     )
     clip_id = next(iter(cache.entries))
     frames = cache.entries[clip_id]["frames"]
@@ -276,9 +310,9 @@ def test_group_norm_encoder_batched_equals_alone(tmp_path):
     torch.manual_seed(0)
     folder = str(tmp_path / "base")
     transformers.HubertModel(config).save_pretrained(folder)
-    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(
-        folder
-    )
+    transformers.Wav2Vec2FeatureExtractor(
+        return_attention_mask=True
+    ).save_pretrained(folder)
     encoder = SSLEncoder(folder, str(tmp_path))
     wavs = torch.randn(2, 24000)
     wavs[1, 9000:] = 0.0
@@ -289,9 +323,13 @@ def test_group_norm_encoder_batched_equals_alone(tmp_path):
         mask = torch.ones(2, 24000, dtype=torch.long)
         mask[1, 9000:] = 0
         raw_alone = encoder.model(wavs[1:, :9000]).last_hidden_state[0]
-        raw_batched = encoder.model(wavs, attention_mask=mask).last_hidden_state[1]
+        raw_batched = encoder.model(
+            wavs, attention_mask=mask
+        ).last_hidden_state[1]
         with padding_invariant(encoder.model):
-            fixed = encoder.model(wavs, attention_mask=mask).last_hidden_state[1]
+            fixed = encoder.model(wavs, attention_mask=mask).last_hidden_state[
+                1
+            ]
         # ...the SSL lobe encodes under padding_invariant (the fix).
         batched = encoder(wavs, lens)[1, : alone.shape[0]]
     frames = raw_alone.shape[0]
@@ -304,7 +342,8 @@ def test_group_norm_encoder_batched_equals_alone(tmp_path):
     for one, other in zip(solo, together, strict=True):
         torch.testing.assert_close(one, other, atol=1e-4, rtol=1e-4)
     assert not any(
-        isinstance(m, torch.nn.Module) and type(m).__name__ == "_MaskedGroupNorm"
+        isinstance(m, torch.nn.Module)
+        and type(m).__name__ == "_MaskedGroupNorm"
         for m in encoder.modules()
     )  # restored on exit
 
@@ -321,7 +360,9 @@ def test_missing_clip_names_the_fix(encoder, tmp_path):
         FeatureCache(str(tmp_path / "cache"), encoder).load("nope")
 
 
-def test_chunked_extraction_concatenates_chunk_features(encoder, clips, tmp_path):
+def test_chunked_extraction_concatenates_chunk_features(
+    encoder, clips, tmp_path
+):
     cache = FeatureCache(str(tmp_path / "cache"), encoder, chunk_seconds=1.0)
     cache.build(clips[:2], progress=False)
     for clip_id, wav_path, _ in clips[:2]:
@@ -340,13 +381,18 @@ def test_chunked_extraction_concatenates_chunk_features(encoder, clips, tmp_path
         torch.testing.assert_close(cache.load(clip_id), expected, **FP16)
 
 
-def _distributed_build(rank, world_size, init_file, folder, source, items, queue):
+def _distributed_build(
+    rank, world_size, init_file, folder, source, items, queue
+):
     import torch.distributed as dist
 
     # A forked child must not use the parent's OpenMP thread pool (it hangs).
     torch.set_num_threads(1)
     dist.init_process_group(
-        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
     )
     try:
         encoder = SSLEncoder(source, folder)
@@ -358,7 +404,9 @@ def _distributed_build(rank, world_size, init_file, folder, source, items, queue
         dist.destroy_process_group()
 
 
-def test_torch_distributed_processes_share_the_work(tiny_hubert, clips, tmp_path):
+def test_torch_distributed_processes_share_the_work(
+    tiny_hubert, clips, tmp_path
+):
     """Two gloo processes (as under torchrun) split the clips and both see all."""
     import multiprocessing
 
@@ -386,7 +434,9 @@ def test_torch_distributed_processes_share_the_work(tiny_hubert, clips, tmp_path
     assert [process.exitcode for process in processes] == [0, 0]
     results = sorted(queue.get(timeout=5) for _ in processes)
     assert sum(extracted for _, extracted, _ in results) == len(clips)
-    assert all(extracted > 0 and missing == 0 for _, extracted, missing in results)
+    assert all(
+        extracted > 0 and missing == 0 for _, extracted, missing in results
+    )
     encoder = SSLEncoder(tiny_hubert, str(tmp_path))
     cache = FeatureCache(str(tmp_path / "cache"), encoder)
     with open(os.path.join(cache.folder, "index.json")) as handle:

@@ -11,7 +11,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from emoshare_sb.windows import split_into_windows
+from emoshare_sb.inference.windows import split_into_windows
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -53,16 +53,25 @@ def encoder_state(brain):
 
 def fit(brain, datasets, hparams):
     loader = {"batch_size": hparams["batch_size"], "shuffle": True}
-    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["devel"],
-              train_loader_kwargs=loader, valid_loader_kwargs={"batch_size": 4})
+    brain.fit(
+        hparams["epoch_counter"],
+        datasets["train"],
+        datasets["devel"],
+        train_loader_kwargs=loader,
+        valid_loader_kwargs={"batch_size": 4},
+    )
 
 
 def changed_keys(before, after):
     return {k for k in before if not torch.equal(before[k], after[k])}
 
 
-def test_frozen_training_leaves_the_encoder_unchanged(small_compare23, tiny_hubert, tmp_path):
-    brain, datasets, hparams = build_brain("hubert_attn.yaml", small_compare23, tiny_hubert, tmp_path)
+def test_frozen_training_leaves_the_encoder_unchanged(
+    small_compare23, tiny_hubert, tmp_path
+):
+    brain, datasets, hparams = build_brain(
+        "hubert_attn.yaml", small_compare23, tiny_hubert, tmp_path
+    )
     before = encoder_state(brain)
     head_before = hparams["head"].layers[0].weight.clone()
     fit(brain, datasets, hparams)
@@ -71,55 +80,91 @@ def test_frozen_training_leaves_the_encoder_unchanged(small_compare23, tiny_hube
     assert set(brain.optimizers_dict) == {"model_optimizer"}
 
 
-def test_fine_tuning_changes_the_transformer_but_not_the_cnn(small_compare23, tiny_hubert, tmp_path):
+def test_fine_tuning_changes_the_transformer_but_not_the_cnn(
+    small_compare23, tiny_hubert, tmp_path
+):
     brain, datasets, hparams = build_brain(
-        "hubert_attn_finetune.yaml", small_compare23, tiny_hubert, tmp_path,
-        encoder_freeze_steps=0, encoder_lr=0.01,
+        "hubert_attn_finetune.yaml",
+        small_compare23,
+        tiny_hubert,
+        tmp_path,
+        encoder_freeze_steps=0,
+        encoder_lr=0.01,
     )
     before = encoder_state(brain)
     fit(brain, datasets, hparams)
     changed = changed_keys(before, encoder_state(brain))
     assert any(".encoder.layers." in k for k in changed)
     assert not any("feature_extractor" in k for k in changed)
-    assert set(brain.optimizers_dict) == {"model_optimizer", "encoder_optimizer"}
+    assert set(brain.optimizers_dict) == {
+        "model_optimizer",
+        "encoder_optimizer",
+    }
     # Both learning rates were annealed by their own schedulers and logged.
     log = (tmp_path / "train_log.txt").read_text()
     assert "lr_model" in log and "lr_encoder" in log
 
 
-def test_encoder_stays_frozen_during_its_freeze_steps(small_compare23, tiny_hubert, tmp_path):
+def test_encoder_stays_frozen_during_its_freeze_steps(
+    small_compare23, tiny_hubert, tmp_path
+):
     brain, datasets, hparams = build_brain(
-        "hubert_attn_finetune.yaml", small_compare23, tiny_hubert, tmp_path,
-        encoder_freeze_steps=1000, encoder_lr=0.01,
+        "hubert_attn_finetune.yaml",
+        small_compare23,
+        tiny_hubert,
+        tmp_path,
+        encoder_freeze_steps=1000,
+        encoder_lr=0.01,
     )
     before = encoder_state(brain)
     fit(brain, datasets, hparams)
     assert changed_keys(before, encoder_state(brain)) == set()
 
 
-def test_fine_tuned_encoder_is_averaged_and_saved(small_compare23, tiny_hubert, tmp_path):
+def test_fine_tuned_encoder_is_averaged_and_saved(
+    small_compare23, tiny_hubert, tmp_path
+):
     brain, datasets, hparams = build_brain(
-        "hubert_attn_finetune.yaml", small_compare23, tiny_hubert, tmp_path,
-        encoder_freeze_steps=0, number_of_epochs=2,
+        "hubert_attn_finetune.yaml",
+        small_compare23,
+        tiny_hubert,
+        tmp_path,
+        encoder_freeze_steps=0,
+        number_of_epochs=2,
     )
     fit(brain, datasets, hparams)
     used = brain.load_evaluation_model("averaged", max_key="spearman")
     assert len(used) == 2
     saved = sorted(p.name for p in (tmp_path / "save" / "averaged").iterdir())
     assert saved == ["averaged_from.json", "encoder.ckpt", "model.ckpt"]
-    checkpoints = [tmp_path / "save" / entry["checkpoint"] / "encoder.ckpt" for entry in used]
+    checkpoints = [
+        tmp_path / "save" / entry["checkpoint"] / "encoder.ckpt"
+        for entry in used
+    ]
     states = [torch.load(path) for path in checkpoints]
     averaged = torch.load(tmp_path / "save" / "averaged" / "encoder.ckpt")
-    key = next(k for k in averaged if ".encoder.layers.0." in k and k.endswith("weight"))
+    key = next(
+        k
+        for k in averaged
+        if ".encoder.layers.0." in k and k.endswith("weight")
+    )
     assert torch.allclose(averaged[key], (states[0][key] + states[1][key]) / 2)
-    assert torch.allclose(brain.modules.encoder.state_dict()[key], averaged[key])
+    assert torch.allclose(
+        brain.modules.encoder.state_dict()[key], averaged[key]
+    )
 
 
 @pytest.mark.parametrize("window", [10.0, 0.5])
-def test_sliding_window_evaluation(small_compare23, tiny_hubert, tmp_path, window):
-    brain, datasets, hparams = build_brain("hubert_attn.yaml", small_compare23, tiny_hubert, tmp_path)
+def test_sliding_window_evaluation(
+    small_compare23, tiny_hubert, tmp_path, window
+):
+    brain, datasets, hparams = build_brain(
+        "hubert_attn.yaml", small_compare23, tiny_hubert, tmp_path
+    )
     brain.modules.eval()
-    loader = sb.dataio.dataloader.make_dataloader(datasets["devel"], batch_size=3)
+    loader = sb.dataio.dataloader.make_dataloader(
+        datasets["devel"], batch_size=3
+    )
     batch = next(iter(loader))
     with torch.no_grad():
         whole = brain.compute_forward(batch, sb.Stage.TEST)

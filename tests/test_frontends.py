@@ -8,7 +8,11 @@ from emoshare_sb.lobes.frontends import (
     MFCCFrontEnd,
     masked_mean_variance_normalize,
 )
-from emoshare_sb.lobes.fusion import ChannelSplitPooling, EarlyFusion, WeightedLayerSum
+from emoshare_sb.lobes.fusion import (
+    ChannelSplitPooling,
+    EarlyFusion,
+    WeightedLayerSum,
+)
 from emoshare_sb.nnet.pooling import MaskedMeanPooling
 
 FRONTENDS = {
@@ -72,7 +76,9 @@ def test_normalisation_statistics_use_valid_frames_only():
     feats = frontend(wavs, lens)
     for i, n in enumerate(CLIP_SAMPLES):
         valid = feats[i, : 1 + n // 160]
-        torch.testing.assert_close(valid.mean(0), torch.zeros(40), atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            valid.mean(0), torch.zeros(40), atol=1e-4, rtol=0
+        )
         torch.testing.assert_close(
             valid.std(0, unbiased=False), torch.ones(40), atol=1e-3, rtol=0
         )
@@ -106,7 +112,10 @@ def test_weighted_layer_sum_padding_and_weights(layer_norm):
         assert out[i, n:].abs().sum() == 0
 
     out.sum().backward()
-    assert combine.weights.grad is not None and combine.weights.grad.abs().sum() > 0
+    assert (
+        combine.weights.grad is not None
+        and combine.weights.grad.abs().sum() > 0
+    )
 
 
 def test_weighted_layer_sum_starts_uniform_and_checks_layers():
@@ -126,7 +135,7 @@ def test_weighted_layer_sum_starts_uniform_and_checks_layers():
 def tiny_encoders(tmp_path_factory):
     pytest.importorskip("transformers")
     from emoshare_sb.lobes.ssl import SSLEncoder
-    from emoshare_sb.synthetic import make_tiny_ssl_model
+    from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 
     root = tmp_path_factory.mktemp("tiny_ssl")
     with pytest.MonkeyPatch.context() as patch:
@@ -135,7 +144,11 @@ def tiny_encoders(tmp_path_factory):
             str(root / "hubert"), family="hubert", hidden_size=32
         )
         w2v2 = make_tiny_ssl_model(
-            str(root / "w2v2"), family="wav2vec2", hidden_size=16, num_heads=2, seed=1
+            str(root / "w2v2"),
+            family="wav2vec2",
+            hidden_size=16,
+            num_heads=2,
+            seed=1,
         )
         return [
             SSLEncoder(hubert, save_path=str(root)).eval(),
@@ -174,11 +187,15 @@ def test_early_fusion_truncates_to_shortest():
 def test_late_fusion_of_two_tiny_encoders(tiny_encoders):
     """Early fusion + channel-split pooling = each encoder pooled on its own."""
     fusion = EarlyFusion(tiny_encoders)
-    pooling = ChannelSplitPooling([MaskedMeanPooling(), MaskedMeanPooling()], [32, 16])
+    pooling = ChannelSplitPooling(
+        [MaskedMeanPooling(), MaskedMeanPooling()], [32, 16]
+    )
     wavs, lens = _batch(_wavs()[:2], 16000, "zeros")
     with torch.no_grad():
         emb = pooling(fusion(wavs, lens), lens)
-        branches = [MaskedMeanPooling()(enc(wavs, lens), lens) for enc in tiny_encoders]
+        branches = [
+            MaskedMeanPooling()(enc(wavs, lens), lens) for enc in tiny_encoders
+        ]
     assert emb.shape == (2, 48) and pooling.output_size == 48
     torch.testing.assert_close(emb, torch.cat(branches, dim=-1))
     with pytest.raises(ValueError):

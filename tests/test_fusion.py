@@ -13,7 +13,7 @@ from emoshare_sb.lobes.fusion import (
 from emoshare_sb.lobes.ssl import SSLEncoder
 from emoshare_sb.nnet.aggregators import ECAPAAggregator
 from emoshare_sb.nnet.pooling import MaskedMeanPooling
-from emoshare_sb.synthetic import make_tiny_ssl_model
+from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 
 CLIP_SAMPLES = [16000, 9000, 3520]
 
@@ -32,7 +32,9 @@ def sources(tmp_path_factory):
     root = tmp_path_factory.mktemp("fusion_ssl")
     return {
         "hubert": make_tiny_ssl_model(str(root / "hubert"), "hubert"),
-        "wav2vec2": make_tiny_ssl_model(str(root / "w2v2"), "wav2vec2", hidden_size=16, seed=1),
+        "wav2vec2": make_tiny_ssl_model(
+            str(root / "w2v2"), "wav2vec2", hidden_size=16, seed=1
+        ),
         "cache": str(root / "cache"),
     }
 
@@ -45,7 +47,9 @@ def _layer_mix_encoder(sources):
     return LayerMixEncoder(ssl, mix)
 
 
-def test_layer_mix_learns_although_the_frozen_encoder_runs_without_autograd(sources):
+def test_layer_mix_learns_although_the_frozen_encoder_runs_without_autograd(
+    sources,
+):
     encoder = _layer_mix_encoder(sources).train()
     _, wavs, lens = _batch()
     with torch.no_grad():  # what EmotionBrain.encode does for a frozen encoder
@@ -68,7 +72,9 @@ def test_layer_mix_encoder_is_padding_invariant(sources):
         feats = encoder(wavs, lens)
     for i, reference in enumerate(alone):
         frames = reference.shape[1]
-        torch.testing.assert_close(feats[i, :frames], reference[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            feats[i, :frames], reference[0], atol=1e-4, rtol=1e-4
+        )
         assert feats[i, frames:].abs().sum() == 0
 
 
@@ -87,7 +93,11 @@ def test_late_fusion_with_one_ecapa_per_encoder_is_padding_invariant(sources):
         SSLEncoder(sources["wav2vec2"], sources["cache"]),
     ]
     torch.manual_seed(0)
-    small = {"lin_neurons": 8, "channels": [16, 16, 16, 16, 48], "attention_channels": 8}
+    small = {
+        "lin_neurons": 8,
+        "channels": [16, 16, 16, 16, 48],
+        "attention_channels": 8,
+    }
     pooling = ChannelSplitPooling(
         [ECAPAAggregator(32, **small), ECAPAAggregator(16, **small)], [32, 16]
     ).eval()
@@ -97,14 +107,20 @@ def test_late_fusion_with_one_ecapa_per_encoder_is_padding_invariant(sources):
     with torch.no_grad():
         alone = [pooling(fusion(clip.unsqueeze(0)), None) for clip in clips]
         fused = fusion(wavs, lens)
-        frame_lens = feature_lengths(fusion, lens, wavs.shape[1], fused.shape[1])
+        frame_lens = feature_lengths(
+            fusion, lens, wavs.shape[1], fused.shape[1]
+        )
         embeddings = pooling(fused, frame_lens)
     for i, reference in enumerate(alone):
-        torch.testing.assert_close(embeddings[i], reference[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            embeddings[i], reference[0], atol=1e-4, rtol=1e-4
+        )
 
 
 def test_channel_split_pooling_checks_channels():
-    pooling = ChannelSplitPooling([MaskedMeanPooling(), MaskedMeanPooling()], [4, 2])
+    pooling = ChannelSplitPooling(
+        [MaskedMeanPooling(), MaskedMeanPooling()], [4, 2]
+    )
     assert pooling(torch.randn(2, 5, 6)).shape == (2, 6)
     with pytest.raises(ValueError, match="add up to 6"):
         pooling(torch.randn(2, 5, 7))

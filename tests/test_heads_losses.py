@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emoshare_sb.metrics import ccc_per_column
+from emoshare_sb.metrics.regression import ccc_per_column
 from emoshare_sb.nnet.heads import MLPHead
 from emoshare_sb.nnet.losses import ccc_loss, concordance_correlation, mse_loss
 
@@ -12,9 +12,13 @@ from emoshare_sb.nnet.losses import ccc_loss, concordance_correlation, mse_loss
 def test_ccc_matches_the_metric_implementation():
     rng = np.random.default_rng(0)
     y, p = rng.random((20, 4)), rng.random((20, 4))
-    torch_ccc = concordance_correlation(torch.tensor(p), torch.tensor(y)).numpy()
+    torch_ccc = concordance_correlation(
+        torch.tensor(p), torch.tensor(y)
+    ).numpy()
     np.testing.assert_allclose(torch_ccc, ccc_per_column(y, p), atol=1e-6)
-    assert float(ccc_loss(torch.tensor(p), torch.tensor(y))) == pytest.approx(1 - ccc_per_column(y, p).mean(), abs=1e-6)
+    assert float(ccc_loss(torch.tensor(p), torch.tensor(y))) == pytest.approx(
+        1 - ccc_per_column(y, p).mean(), abs=1e-6
+    )
 
 
 def test_ccc_loss_penalises_bias_and_scale_unlike_pearson():
@@ -45,7 +49,10 @@ def test_mse_loss():
 def test_mlp_head_matches_the_paper_table():
     head = MLPHead(input_size=1024, output_size=9)
     linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(1024, 256), (256, 9)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (1024, 256),
+        (256, 9),
+    ]
     assert any(isinstance(m, torch.nn.GELU) for m in head.modules())
     out = head(torch.randn(3, 1024) * 100)
     assert out.shape == (3, 9) and bool(((out >= 0) & (out <= 1)).all())

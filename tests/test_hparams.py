@@ -23,7 +23,8 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from emoshare_sb.lobes.fusion import WeightedLayerSum
-from emoshare_sb.synthetic import make_compare23_corpus, make_tiny_ssl_model
+from emoshare_sb.synthetic.compare23 import make_compare23_corpus
+from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -72,7 +73,10 @@ PAPER_SIZE_PARAMETERS = {
 }
 # What the papers state: Mitra et al. (App. A.8) "The TC-GRU models had 1.6M
 # parameters" (on 1024-dim WavLM/HuBERT/Whisper-medium features).
-PAPER_STATED_PARAMETERS = {"wavlm_tcgru.yaml": 1.6e6, "whisper_tcgru.yaml": 1.6e6}
+PAPER_STATED_PARAMETERS = {
+    "wavlm_tcgru.yaml": 1.6e6,
+    "whisper_tcgru.yaml": 1.6e6,
+}
 
 
 def _top_level(path):
@@ -97,7 +101,9 @@ def family_of(hub_id):
     for hint, family in FAMILY_HINTS:
         if hint in hub_id.lower():
             return family
-    raise ValueError(f"no tiny model family for '{hub_id}': add a hint to FAMILY_HINTS")
+    raise ValueError(
+        f"no tiny model family for '{hub_id}': add a hint to FAMILY_HINTS"
+    )
 
 
 def source_keys(defaults):
@@ -110,7 +116,11 @@ def source_keys(defaults):
 
 
 def width_key(source_key):
-    return "encoder_dim" if source_key == "ssl_source" else source_key[: -len("source")] + "dim"
+    return (
+        "encoder_dim"
+        if source_key == "ssl_source"
+        else source_key[: -len("source")] + "dim"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +134,9 @@ def short_compare23(tmp_path_factory):
 def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_models")
     return {
-        family: make_tiny_ssl_model(str(root / family), family, hidden_size=width)
+        family: make_tiny_ssl_model(
+            str(root / family), family, hidden_size=width
+        )
         for family, width in TINY_WIDTHS.items()
     }
 
@@ -148,7 +160,9 @@ def tiny_overrides(name, tiny_models, tmp_path, family=None, paper_size=False):
     if isinstance(defaults.get("ssl_layer"), int):
         overrides["ssl_layer"] = 1  # tiny encoders have 3 hidden states
     if not paper_size:
-        overrides.update({k: v for k, v in SMALL_WIDTHS.items() if k in defaults})
+        overrides.update(
+            {k: v for k, v in SMALL_WIDTHS.items() if k in defaults}
+        )
     return overrides
 
 
@@ -157,7 +171,9 @@ def test_the_compare23_yamls_are_found_and_others_are_not():
     assert "hubert_attn.yaml" in names and "whisper_tcgru.yaml" in names
     assert not any(name.startswith(("msp_", "iemocap_")) for name in names)
     missing = set(names) - set(PAPER_SIZE_PARAMETERS)
-    assert not missing, f"add the paper-size counts of {missing} here and to the README"
+    assert not missing, (
+        f"add the paper-size counts of {missing} here and to the README"
+    )
 
 
 RUN_CASES = [(name, None) for name in compare23_yamls()] + [
@@ -173,7 +189,9 @@ def _changed(before, module):
 
 
 @pytest.mark.parametrize(
-    "name, family", RUN_CASES, ids=[f"{n[:-5]}{'-' + f if f else ''}" for n, f in RUN_CASES]
+    "name, family",
+    RUN_CASES,
+    ids=[f"{n[:-5]}{'-' + f if f else ''}" for n, f in RUN_CASES],
 )
 def test_yaml_trains_one_debug_step_and_evaluates(
     name, family, short_compare23, tiny_models, tmp_path
@@ -183,14 +201,21 @@ def test_yaml_trains_one_debug_step_and_evaluates(
         {"data_folder": short_compare23, "number_of_epochs": 1, "batch_size": 4}
     )
     if "encoder_freeze_steps" in _top_level(REPO / "hparams" / name):
-        overrides["encoder_freeze_steps"] = 0  # the encoder's optimizer steps too
+        overrides["encoder_freeze_steps"] = (
+            0  # the encoder's optimizer steps too
+        )
     with open(REPO / "hparams" / name, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle, overrides)
     recipe.check_encoder_dim(hparams)
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in hparams["model"].modules()):
+    if any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for m in hparams["model"].modules()
+    ):
         # ComParE's 31,745 training clips leave a last batch of one clip, on
         # which BatchNorm fails in training mode.
-        assert hparams["train_dataloader_options"].get("drop_last"), "add drop_last: True"
+        assert hparams["train_dataloader_options"].get("drop_last"), (
+            "add drop_last: True"
+        )
     hparams["prepare_data"]()
     datasets = recipe.dataio_prep(hparams)
     brain = recipe.EmotionShareBrain(
@@ -207,8 +232,12 @@ def test_yaml_trains_one_debug_step_and_evaluates(
         checkpointer=hparams["checkpointer"],
     )
     parts = list(hparams["model"])
-    before = [{k: v.clone() for k, v in part.state_dict().items()} for part in parts]
-    downstream = {id(p) for p in hparams["model"].parameters()}  # e.g. a layer mix
+    before = [
+        {k: v.clone() for k, v in part.state_dict().items()} for part in parts
+    ]
+    downstream = {
+        id(p) for p in hparams["model"].parameters()
+    }  # e.g. a layer mix
     encoder_before = [
         (p, p.detach().clone())
         for p in hparams["encoder"].parameters()
@@ -232,7 +261,9 @@ def test_yaml_trains_one_debug_step_and_evaluates(
     assert encoder_changed == fine_tuned
 
     brain.evaluate(
-        datasets["devel"], max_key="spearman", test_loader_kwargs={"batch_size": 6}
+        datasets["devel"],
+        max_key="spearman",
+        test_loader_kwargs={"batch_size": 6},
     )
     predictions = brain.test_outputs["predictions"]
     assert predictions.shape == (6, 9)
@@ -243,14 +274,21 @@ def test_yaml_trains_one_debug_step_and_evaluates(
 
 def downstream_parameters(model):
     """Parameters of ``model`` without per-layer mix weights (they follow the encoder)."""
-    mix = {id(p) for m in model.modules() if isinstance(m, WeightedLayerSum) for p in m.parameters()}
+    mix = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, WeightedLayerSum)
+        for p in m.parameters()
+    }
     return sum(p.numel() for p in model.parameters() if id(p) not in mix)
 
 
 def test_paper_sized_downstream_parameter_counts(tiny_models, tmp_path):
     rows = []
     for name in sorted(PAPER_SIZE_PARAMETERS):
-        overrides = tiny_overrides(name, tiny_models, tmp_path / name, paper_size=True)
+        overrides = tiny_overrides(
+            name, tiny_models, tmp_path / name, paper_size=True
+        )
         with open(REPO / "hparams" / name, encoding="utf-8") as handle:
             hparams = load_hyperpyyaml(handle, overrides)
         count = downstream_parameters(hparams["model"])
@@ -269,10 +307,18 @@ def test_continuous_keys_are_written_as_floats():
 
     import ruamel.yaml
 
-    continuous = re.compile(r"(window|hop|seconds|^lr$|_lr$|weight_decay|ratio|_weight$)")
+    continuous = re.compile(
+        r"(window|hop|seconds|^lr$|_lr$|weight_decay|ratio|_weight$)"
+    )
     for path in sorted((REPO / "hparams").glob("*.yaml")):
         with open(path) as handle:
             values = ruamel.yaml.YAML(typ="rt").load(handle)
         for key, value in values.items():
-            if continuous.search(key) and isinstance(value, int) and not isinstance(value, bool):
-                raise AssertionError(f"{path.name}: {key}: {value} should be written {value}.0")
+            if (
+                continuous.search(key)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                raise AssertionError(
+                    f"{path.name}: {key}: {value} should be written {value}.0"
+                )

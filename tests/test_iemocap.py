@@ -22,8 +22,8 @@ import soundfile
 
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.iemocap import IEMOCAP_CODES, prepare_iemocap, speaker_of
-from emoshare_sb.synthetic import make_tiny_ssl_model
-from emoshare_sb.synthetic_iemocap import make_iemocap_corpus
+from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
+from emoshare_sb.synthetic.iemocap import make_iemocap_corpus
 from tests.conftest import run_recipe
 
 RECIPE = "recipes/IEMOCAP/train.py"
@@ -41,7 +41,9 @@ def summary_lines(root):
     """``{utterance: code}`` read independently of the preparation code."""
     codes = {}
     for session in range(1, 6):
-        folder = os.path.join(root, f"Session{session}", "dialog", "EmoEvaluation")
+        folder = os.path.join(
+            root, f"Session{session}", "dialog", "EmoEvaluation"
+        )
         for name in os.listdir(folder):
             if name.endswith(".txt") and not name.startswith("."):
                 with open(os.path.join(folder, name)) as handle:
@@ -67,23 +69,31 @@ def folds(corpus, tmp_path_factory):
     for session in range(1, 6):
         save = root / f"fold_{session}"
         prepare_iemocap(corpus, str(save), test_session=session)
-        manifests[session] = {s: read_rows(save / f"{s}.csv") for s in ("train", "valid", "test")}
+        manifests[session] = {
+            s: read_rows(save / f"{s}.csv") for s in ("train", "valid", "test")
+        }
     return manifests
 
 
 # Data preparation ------------------------------------------------------------
 
 
-def test_every_code_occurs_and_four_class_counting_merges_excited(corpus, folds):
+def test_every_code_occurs_and_four_class_counting_merges_excited(
+    corpus, folds
+):
     codes = summary_lines(corpus)
     assert set(codes.values()) == set(IEMOCAP_CODES)
     rows = [row for split in folds[1].values() for row in split]
     # As the real corpus' 5,531: the neu, hap, exc, ang, sad utterances, exc as hap.
     expected = collections.Counter(
-        "hap" if code == "exc" else code for code in codes.values() if code in FOUR_CLASS_CODES
+        "hap" if code == "exc" else code
+        for code in codes.values()
+        if code in FOUR_CLASS_CODES
     )
     assert collections.Counter(row["emo"] for row in rows) == expected
-    assert {row["ID"] for row in rows} == {u for u, c in codes.items() if c in FOUR_CLASS_CODES}
+    assert {row["ID"] for row in rows} == {
+        u for u, c in codes.items() if c in FOUR_CLASS_CODES
+    }
     excited = [row for row in rows if codes[row["ID"]] == "exc"]
     assert excited and all(row["emo"] == "hap" for row in excited)
     assert list(rows[0]) == ["ID", "duration", "wav", "spk_id", "emo"]
@@ -91,20 +101,31 @@ def test_every_code_occurs_and_four_class_counting_merges_excited(corpus, folds)
 
 def test_without_merge_excited_is_left_out(corpus, tmp_path):
     prepare_iemocap(corpus, str(tmp_path), test_session=2, merge={})
-    rows = [row for s in ("train", "valid", "test") for row in read_rows(tmp_path / f"{s}.csv")]
+    rows = [
+        row
+        for s in ("train", "valid", "test")
+        for row in read_rows(tmp_path / f"{s}.csv")
+    ]
     codes = summary_lines(corpus)
-    assert len(rows) == sum(c in {"neu", "hap", "ang", "sad"} for c in codes.values())
+    assert len(rows) == sum(
+        c in {"neu", "hap", "ang", "sad"} for c in codes.values()
+    )
     assert not any(codes[row["ID"]] == "exc" for row in rows)
 
 
 def test_speaker_is_session_plus_gender_of_the_last_id_part(folds):
     rows = [row for split in folds[1].values() for row in split]
-    assert {row["spk_id"] for row in rows} == {f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"}
+    assert {row["spk_id"] for row in rows} == {
+        f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"
+    }
     for row in rows:
         assert row["spk_id"] == row["ID"][:5] + row["ID"].rsplit("_", 1)[1][0]
     # The dialog's letter (who wore the markers) is not the speaker's.
     assert speaker_of("Ses01F_impro01_M000") == "Ses01M"
-    assert any(row["ID"].startswith("Ses01F") and row["spk_id"] == "Ses01M" for row in rows)
+    assert any(
+        row["ID"].startswith("Ses01F") and row["spk_id"] == "Ses01M"
+        for row in rows
+    )
 
 
 def test_folds_hold_out_one_session_and_cover_every_utterance_once(folds):
@@ -115,18 +136,26 @@ def test_folds_hold_out_one_session_and_cover_every_utterance_once(folds):
         for split in ("train", "valid"):
             assert not {row["spk_id"] for row in splits[split]} & held_out
         assert len({row["spk_id"] for row in splits["train"]}) == 8
-        ids = [{row["ID"] for row in splits[s]} for s in ("train", "valid", "test")]
+        ids = [
+            {row["ID"] for row in splits[s]} for s in ("train", "valid", "test")
+        ]
         assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
         tested += [row["ID"] for row in splits["test"]]
-    assert len(tested) == len(set(tested)) == len(
-        {row["ID"] for split in folds[1].values() for row in split}
+    assert (
+        len(tested)
+        == len(set(tested))
+        == len({row["ID"] for split in folds[1].values() for row in split})
     )
 
 
-def test_train_valid_split_is_superbs_80_20_and_reproducible(corpus, folds, tmp_path):
+def test_train_valid_split_is_superbs_80_20_and_reproducible(
+    corpus, folds, tmp_path
+):
     train, valid = folds[4]["train"], folds[4]["valid"]
     pool = len(train) + len(valid)
-    assert len(train) == int(0.8 * pool) and len(valid) == pool - int(0.8 * pool)
+    assert len(train) == int(0.8 * pool) and len(valid) == pool - int(
+        0.8 * pool
+    )
     prepare_iemocap(corpus, str(tmp_path / "again"), test_session=4)
     assert read_rows(tmp_path / "again" / "valid.csv") == valid
     prepare_iemocap(corpus, str(tmp_path / "other"), test_session=4, seed=7)
@@ -134,19 +163,29 @@ def test_train_valid_split_is_superbs_80_20_and_reproducible(corpus, folds, tmp_
     assert other != {row["ID"] for row in valid} and len(other) == len(valid)
 
 
-def test_preparation_is_skipped_when_up_to_date_and_redone_otherwise(corpus, tmp_path):
+def test_preparation_is_skipped_when_up_to_date_and_redone_otherwise(
+    corpus, tmp_path
+):
     counts = prepare_iemocap(corpus, str(tmp_path), test_session=1)
     manifest = tmp_path / "train.csv"
     stamp = os.stat(manifest).st_mtime_ns
     assert prepare_iemocap(corpus, str(tmp_path), test_session=1) == counts
     assert os.stat(manifest).st_mtime_ns == stamp
     prepare_iemocap(corpus, str(tmp_path), test_session=2)
-    assert {row["spk_id"] for row in read_rows(tmp_path / "test.csv")} == {"Ses02F", "Ses02M"}
-    assert prepare_iemocap(corpus, str(tmp_path), test_session=2, skip_prep=True) is None
+    assert {row["spk_id"] for row in read_rows(tmp_path / "test.csv")} == {
+        "Ses02F",
+        "Ses02M",
+    }
+    assert (
+        prepare_iemocap(corpus, str(tmp_path), test_session=2, skip_prep=True)
+        is None
+    )
 
 
 def test_release_root_may_be_the_folder_holding_it(corpus, tmp_path):
-    counts = prepare_iemocap(os.path.dirname(corpus), str(tmp_path), test_session=5)
+    counts = prepare_iemocap(
+        os.path.dirname(corpus), str(tmp_path), test_session=5
+    )
     assert sum(counts.values()) == sum(
         c in FOUR_CLASS_CODES for c in summary_lines(corpus).values()
     )
@@ -167,12 +206,16 @@ def test_audio_depends_on_the_emotion(folds):
 
 @pytest.fixture
 def small_corpus(tmp_path):
-    return make_iemocap_corpus(str(tmp_path / "corpus"), utterances_per_dialog=2, seed=2)
+    return make_iemocap_corpus(
+        str(tmp_path / "corpus"), utterances_per_dialog=2, seed=2
+    )
 
 
 def label_file(root, dialog):
     session = int(dialog[3:5])
-    return os.path.join(root, f"Session{session}", "dialog", "EmoEvaluation", f"{dialog}.txt")
+    return os.path.join(
+        root, f"Session{session}", "dialog", "EmoEvaluation", f"{dialog}.txt"
+    )
 
 
 def edit_lines(path, edit):
@@ -204,7 +247,9 @@ def test_malformed_summary_line(small_corpus, tmp_path):
     edit_lines(path, drop_dominance)
     error = prepare_error(small_corpus, tmp_path)
     assert (error.file, error.line) == (path, 3)
-    assert "malformed summary line" in str(error) and str(error).startswith(f"{path}, line 3")
+    assert "malformed summary line" in str(error) and str(error).startswith(
+        f"{path}, line 3"
+    )
 
 
 def test_unknown_code(small_corpus, tmp_path):
@@ -241,12 +286,20 @@ def test_missing_audio(small_corpus, tmp_path):
     utterance = sorted(u for u, c in codes.items() if c in FOUR_CLASS_CODES)[0]
     dialog = utterance.rsplit("_", 1)[0]
     session = f"Session{int(utterance[3:5])}"
-    wav = os.path.join(small_corpus, session, "sentences", "wav", dialog, f"{utterance}.wav")
+    wav = os.path.join(
+        small_corpus, session, "sentences", "wav", dialog, f"{utterance}.wav"
+    )
     os.remove(wav)
     with open(label_file(small_corpus, dialog)) as handle:
-        line = 1 + next(i for i, text in enumerate(handle) if f"\t{utterance}\t" in text)
+        line = 1 + next(
+            i for i, text in enumerate(handle) if f"\t{utterance}\t" in text
+        )
     error = prepare_error(small_corpus, tmp_path)
-    assert (error.file, error.line, error.field) == (label_file(small_corpus, dialog), line, "utterance")
+    assert (error.file, error.line, error.field) == (
+        label_file(small_corpus, dialog),
+        line,
+        "utterance",
+    )
     assert f"audio file '{wav}' does not exist" in str(error)
 
 
@@ -273,13 +326,32 @@ def run_iemocap(corpus, encoders, output, *overrides, debug=True):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")
         return run_recipe(
-            RECIPE, HPARAMS,
-            "--data_folder", corpus, "--output_folder", output,
-            "--hubert_source", encoders[0], "--hubert_dim", 32,
-            "--wav2vec2_source", encoders[1], "--wav2vec2_dim", 16,
-            "--ecapa_channels", "[16, 16, 16, 16, 48]", "--ecapa_embedding_size", 8,
-            "--pretrained_path", os.path.join(output, "pretrained"),
-            "--num_workers", 0, "--device", "cpu", *(["--debug"] if debug else []), *overrides,
+            RECIPE,
+            HPARAMS,
+            "--data_folder",
+            corpus,
+            "--output_folder",
+            output,
+            "--hubert_source",
+            encoders[0],
+            "--hubert_dim",
+            32,
+            "--wav2vec2_source",
+            encoders[1],
+            "--wav2vec2_dim",
+            16,
+            "--ecapa_channels",
+            "[16, 16, 16, 16, 48]",
+            "--ecapa_embedding_size",
+            8,
+            "--pretrained_path",
+            os.path.join(output, "pretrained"),
+            "--num_workers",
+            0,
+            "--device",
+            "cpu",
+            *(["--debug"] if debug else []),
+            *overrides,
         )
 
 
@@ -294,23 +366,45 @@ def test_debug_run_trains_and_evaluates_every_fold(cross_validation):
     for session in range(1, 6):
         fold = cross_validation / f"fold_{session}"
         results = json.loads((fold / "results.json").read_text())
-        assert results["test_speakers"] == [f"Ses0{session}F", f"Ses0{session}M"]
+        assert results["test_speakers"] == [
+            f"Ses0{session}F",
+            f"Ses0{session}M",
+        ]
         for variant in ("averaged", "best"):
             for split in ("valid", "test"):
                 scores = results[variant][split]
                 assert 0.0 <= scores["wa"] <= 1.0 and 0.0 <= scores["ua"] <= 1.0
-                assert np.sum(scores["confusion"]) == scores["num_utterances"] > 0
+                assert (
+                    np.sum(scores["confusion"]) == scores["num_utterances"] > 0
+                )
         subfolders = {"averaged": "", "best": "best"}
         for variant, subfolder in subfolders.items():
             rows = read_rows(fold / "predictions" / subfolder / "test.csv")
-            assert list(rows[0]) == ["ID", "spk_id", "emo", "prediction", "neu", "hap", "ang", "sad"]
-            assert {row["spk_id"] for row in rows} <= {f"Ses0{session}F", f"Ses0{session}M"}
+            assert list(rows[0]) == [
+                "ID",
+                "spk_id",
+                "emo",
+                "prediction",
+                "neu",
+                "hap",
+                "ang",
+                "sad",
+            ]
+            assert {row["spk_id"] for row in rows} <= {
+                f"Ses0{session}F",
+                f"Ses0{session}M",
+            }
             correct = np.mean([row["emo"] == row["prediction"] for row in rows])
             assert correct == pytest.approx(results[variant]["test"]["wa"])
         # Upstreams and downstream averaged, each fold in its own folder.
-        assert {"model.ckpt", "encoder.ckpt"} <= set(os.listdir(fold / "save" / "averaged"))
+        assert {"model.ckpt", "encoder.ckpt"} <= set(
+            os.listdir(fold / "save" / "averaged")
+        )
         assert (fold / "train_log.txt").is_file()
-        assert "test_session: " + str(session) in (fold / "hyperparams.yaml").read_text()
+        assert (
+            "test_session: " + str(session)
+            in (fold / "hyperparams.yaml").read_text()
+        )
 
 
 def test_results_give_wa_and_ua_per_fold_with_mean_and_std(cross_validation):
@@ -321,13 +415,21 @@ def test_results_give_wa_and_ua_per_fold_with_mean_and_std(cross_validation):
         assert sorted(per_fold) == ["1", "2", "3", "4", "5"]
         for metric in ("wa", "ua"):
             values = [per_fold[k][metric] for k in sorted(per_fold)]
-            assert summary[variant]["mean"][metric] == pytest.approx(np.mean(values))
-            assert summary[variant]["std"][metric] == pytest.approx(np.std(values, ddof=1))
+            assert summary[variant]["mean"][metric] == pytest.approx(
+                np.mean(values)
+            )
+            assert summary[variant]["std"][metric] == pytest.approx(
+                np.std(values, ddof=1)
+            )
         assert summary[variant]["pooled"]["num_utterances"] == sum(
             f["num_utterances"] for f in per_fold.values()
         )
     log = (cross_validation / "log.txt").read_text()
-    assert "leave-one-session-out, 5 fold(s)" in log and "\nmean " in log and "\npooled " in log
+    assert (
+        "leave-one-session-out, 5 fold(s)" in log
+        and "\nmean " in log
+        and "\npooled " in log
+    )
 
 
 def test_one_fold_alone_matches_the_same_fold_of_the_full_run(
@@ -335,11 +437,15 @@ def test_one_fold_alone_matches_the_same_fold_of_the_full_run(
 ):
     output = tmp_path / "fold3_only"
     run_iemocap(corpus, tiny_encoders, str(output), "--test_sessions", "[3]")
-    assert sorted(p.name for p in output.iterdir() if p.name.startswith("fold_")) == ["fold_3"]
+    assert sorted(
+        p.name for p in output.iterdir() if p.name.startswith("fold_")
+    ) == ["fold_3"]
     assert json.loads((output / "results.json").read_text())["folds"] == [3]
     # Fresh modules and the seed set again per fold: nothing leaks between folds.
     alone = read_rows(output / "fold_3" / "predictions" / "test.csv")
-    in_full_run = read_rows(cross_validation / "fold_3" / "predictions" / "test.csv")
+    in_full_run = read_rows(
+        cross_validation / "fold_3" / "predictions" / "test.csv"
+    )
     assert alone == in_full_run
 
 
@@ -347,8 +453,19 @@ def test_a_short_run_learns_the_classes(corpus, tiny_encoders, tmp_path):
     """Frozen tiny encoders, 10 epochs on fold 1: well above the majority class."""
     output = tmp_path / "learning"
     run_iemocap(
-        corpus, tiny_encoders, str(output), "--test_sessions", "[1]",
-        "--freeze_ssl", True, "--lr", 0.01, "--number_of_epochs", 10, "--batch_size", 8,
+        corpus,
+        tiny_encoders,
+        str(output),
+        "--test_sessions",
+        "[1]",
+        "--freeze_ssl",
+        True,
+        "--lr",
+        0.01,
+        "--number_of_epochs",
+        10,
+        "--batch_size",
+        8,
         debug=False,
     )
     train_log = (output / "fold_1" / "train_log.txt").read_text()

@@ -9,7 +9,7 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 
 from emoshare_sb.data.audio import AudioReadError, read_audio
-from emoshare_sb.inference import (
+from emoshare_sb.inference.interfaces import (
     EmotionShareRegressor,
     export_model,
     interface_class,
@@ -32,10 +32,24 @@ def train_tiny_compare23(tmp_path_factory, corpus, ssl_source):
     if "folder" not in _TRAINED:
         output = tmp_path_factory.mktemp("trained_compare23") / "experiment"
         run_recipe(
-            RECIPE, HPARAMS,
-            "--data_folder", corpus, "--ssl_source", ssl_source, "--encoder_dim", 32,
-            "--output_folder", output, "--number_of_epochs", 2, "--device", "cpu",
-            "--batch_size", BATCH_SIZE, "--num_averaged_checkpoints", 2,
+            RECIPE,
+            HPARAMS,
+            "--data_folder",
+            corpus,
+            "--ssl_source",
+            ssl_source,
+            "--encoder_dim",
+            32,
+            "--output_folder",
+            output,
+            "--number_of_epochs",
+            2,
+            "--device",
+            "cpu",
+            "--batch_size",
+            BATCH_SIZE,
+            "--num_averaged_checkpoints",
+            2,
         )
         _TRAINED["folder"] = output
     return _TRAINED["folder"]
@@ -54,7 +68,9 @@ def experiment(tmp_path_factory, small_compare23, tiny_hubert):
 @pytest.fixture(scope="module")
 def exported(experiment, tmp_path_factory):
     """An export, moved after writing: it must not depend on where it was made."""
-    folder = export_model(experiment, tmp_path_factory.mktemp("export") / "model")
+    folder = export_model(
+        experiment, tmp_path_factory.mktemp("export") / "model"
+    )
     moved = tmp_path_factory.mktemp("moved") / "model"
     shutil.move(folder, moved)
     return moved
@@ -67,10 +83,15 @@ def model(exported):
 
 def recipe_batches(experiment):
     """The recipe's devel batches: sorted by duration, BATCH_SIZE clips, zero-padded."""
-    rows = sorted(read_csv(experiment / "save" / "devel.csv"), key=lambda r: float(r["duration"]))
+    rows = sorted(
+        read_csv(experiment / "save" / "devel.csv"),
+        key=lambda r: float(r["duration"]),
+    )
     for first in range(0, len(rows), BATCH_SIZE):
         chunk = rows[first : first + BATCH_SIZE]
-        wavs, lens = PaddedBatch([{"sig": read_audio(r["wav"])} for r in chunk]).sig
+        wavs, lens = PaddedBatch(
+            [{"sig": read_audio(r["wav"])} for r in chunk]
+        ).sig
         yield [r["ID"] for r in chunk], wavs, lens
 
 
@@ -89,23 +110,44 @@ def recipe_devel_predictions(experiment, names):
 
 def test_export_holds_weights_encoder_and_inference_yaml(exported, tiny_hubert):
     assert sorted(os.listdir(exported)) == [
-        "encoder", "export_info.json", "hyperparams.yaml", "model.ckpt"
+        "encoder",
+        "export_info.json",
+        "hyperparams.yaml",
+        "model.ckpt",
     ]
-    assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= set(
-        os.listdir(exported / "encoder")
-    )
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    } <= set(os.listdir(exported / "encoder"))
     text = (exported / "hyperparams.yaml").read_text()
-    assert str(tiny_hubert) not in text  # the encoder is read from encoder/, not the source
-    for key in ("interface:", "model_folder: !PLACEHOLDER", "window: 8.0", "hop: 4.0",
-                "modules:", "pretrainer:", "<model_folder>/model.ckpt"):
+    assert (
+        str(tiny_hubert) not in text
+    )  # the encoder is read from encoder/, not the source
+    for key in (
+        "interface:",
+        "model_folder: !PLACEHOLDER",
+        "window: 8.0",
+        "hop: 4.0",
+        "modules:",
+        "pretrainer:",
+        "<model_folder>/model.ckpt",
+    ):
         assert key in text
     assert interface_class(str(exported)) is EmotionShareRegressor
 
 
-def test_exported_model_reproduces_the_recipe_devel_predictions_exactly(exported, experiment):
+def test_exported_model_reproduces_the_recipe_devel_predictions_exactly(
+    exported, experiment
+):
     # HF_HUB_OFFLINE=1 (conftest): the export loads without any hub access.
-    model = EmotionShareRegressor.from_hparams(exported, run_opts={"device": "cpu"})
-    assert model.output_names == list(read_csv(experiment / "predictions" / "devel.csv")[0])[1:]
+    model = EmotionShareRegressor.from_hparams(
+        exported, run_opts={"device": "cpu"}
+    )
+    assert (
+        model.output_names
+        == list(read_csv(experiment / "predictions" / "devel.csv")[0])[1:]
+    )
     expected = recipe_devel_predictions(experiment, model.output_names)
     assert predict_devel_as_printed(model, experiment) == expected
 
@@ -121,7 +163,9 @@ def test_experiment_folder_loads_directly(experiment, tmp_path):
     assert not (experiment / "save" / "averaged" / "hyperparams.yaml").exists()
 
 
-def test_one_file_at_a_time_matches_the_recipes_padded_batches(model, experiment):
+def test_one_file_at_a_time_matches_the_recipes_padded_batches(
+    model, experiment
+):
     """A clip scored alone gets the prediction it got inside a padded batch.
 
     Exact frame lengths (``emoshare_sb.lobes.feature_lengths``) keep padded
@@ -131,7 +175,9 @@ def test_one_file_at_a_time_matches_the_recipes_padded_batches(model, experiment
     for row in read_csv(experiment / "save" / "devel.csv"):
         predicted = model.predict_file(row["wav"])
         assert set(predicted) == set(model.output_names)
-        for name, value in zip(model.output_names, expected[row["ID"]], strict=True):
+        for name, value in zip(
+            model.output_names, expected[row["ID"]], strict=True
+        ):
             assert predicted[name] == pytest.approx(float(value), abs=1e-4)
 
 
@@ -142,34 +188,54 @@ def test_long_recording_is_scored_in_windows(model, exported, tmp_path):
     path = str(tmp_path / "long.wav")
     seconds = 17.5
     t = np.arange(int(seconds * 16000)) / 16000
-    soundfile.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32"), 16000)
+    soundfile.write(
+        path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32"), 16000
+    )
     scored = model.score_file(path)
     assert scored.duration == pytest.approx(seconds)
     # 8 s windows every 4 s; the last one is aligned to the end of the clip.
     assert [(w["start"], w["end"]) for w in scored.windows] == [
-        (0.0, 8.0), (4.0, 12.0), (8.0, 16.0), (9.5, 17.5)
+        (0.0, 8.0),
+        (4.0, 12.0),
+        (8.0, 16.0),
+        (9.5, 17.5),
     ]
-    mean = torch.tensor([[w["values"][n] for n in model.output_names] for w in scored.windows]).mean(0)
-    assert torch.allclose(torch.tensor(list(scored.summary.values())), mean, atol=1e-6)
+    mean = torch.tensor(
+        [[w["values"][n] for n in model.output_names] for w in scored.windows]
+    ).mean(0)
+    assert torch.allclose(
+        torch.tensor(list(scored.summary.values())), mean, atol=1e-6
+    )
     # predict_batch takes the recipe's windowed path and agrees.
     signal = read_audio(path)
     assert torch.allclose(model.predict_batch(signal)[0], mean, atol=1e-5)
     # window 0: the whole clip at once.
     whole = load_model(str(exported), overrides={"window": 0})
-    assert whole.hparams.window == 0 and len(whole.score_file(path).windows) == 1
+    assert (
+        whole.hparams.window == 0 and len(whole.score_file(path).windows) == 1
+    )
 
 
-def test_fine_tuned_encoder_checkpoint_is_exported_and_loaded(experiment, tmp_path):
+def test_fine_tuned_encoder_checkpoint_is_exported_and_loaded(
+    experiment, tmp_path
+):
     fine_tuned = tmp_path / "fine_tuned"
-    shutil.copytree(experiment / "save" / "averaged", fine_tuned / "save" / "averaged")
-    shutil.copy(experiment / "hyperparams.yaml", fine_tuned / "hyperparams.yaml")
+    shutil.copytree(
+        experiment / "save" / "averaged", fine_tuned / "save" / "averaged"
+    )
+    shutil.copy(
+        experiment / "hyperparams.yaml", fine_tuned / "hyperparams.yaml"
+    )
     base = load_model(str(experiment))
     state = {k: v + 0.01 for k, v in base.mods.encoder.state_dict().items()}
     torch.save(state, fine_tuned / "save" / "averaged" / "encoder.ckpt")
 
     folder = export_model(fine_tuned, tmp_path / "export")
     assert "encoder.ckpt" in os.listdir(folder)
-    assert "<model_folder>/encoder.ckpt" in open(os.path.join(folder, "hyperparams.yaml")).read()
+    assert (
+        "<model_folder>/encoder.ckpt"
+        in open(os.path.join(folder, "hyperparams.yaml")).read()
+    )
     model = load_model(folder)
     for key, value in model.mods.encoder.state_dict().items():
         assert torch.equal(value, state[key]), key
@@ -179,7 +245,9 @@ def test_fine_tuned_encoder_checkpoint_is_exported_and_loaded(experiment, tmp_pa
 
 def test_a_checkpoint_that_does_not_fit_fails_to_load(experiment, tmp_path):
     broken = tmp_path / "broken"
-    shutil.copytree(experiment / "save" / "averaged", broken / "save" / "averaged")
+    shutil.copytree(
+        experiment / "save" / "averaged", broken / "save" / "averaged"
+    )
     shutil.copy(experiment / "hyperparams.yaml", broken / "hyperparams.yaml")
     state = torch.load(broken / "save" / "averaged" / "model.ckpt")
     state.pop(next(iter(state)))
@@ -198,7 +266,9 @@ def test_export_is_complete_or_absent(experiment, tmp_path):
     assert not (target / "stale.txt").exists()
     assert "window: 20.0" in (target / "hyperparams.yaml").read_text()
     assert "hop: 10.0" in (target / "hyperparams.yaml").read_text()
-    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no staging left
+    assert [
+        p for p in os.listdir(tmp_path) if p.startswith(".")
+    ] == []  # no staging left
 
 
 def test_bad_sources_are_explained(exported, tmp_path):
@@ -222,6 +292,8 @@ def test_export_command_line(experiment, tmp_path, capsys):
 
     target = tmp_path / "model"
     assert main([str(experiment), str(target), "--window", "0"]) == 0
-    assert "window:\n" in (target / "hyperparams.yaml").read_text()  # null: whole clips
+    assert (
+        "window:\n" in (target / "hyperparams.yaml").read_text()
+    )  # null: whole clips
     assert main([str(experiment), str(target)]) == 2
     assert "exists and is not empty" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
-from emoshare_sb.metrics import (
+from emoshare_sb.metrics.regression import (
     ccc_per_column,
     pearson_per_column,
     regression_scores,
@@ -20,7 +20,17 @@ REFERENCE = (
     / "shared/reference/compare23_devel_baseline_predictions.csv"
 )
 # Per-emotion values stated in shared/FORMATS.md.
-REFERENCE_PER_EMOTION = [0.428, 0.545, 0.560, 0.524, 0.531, 0.454, 0.431, 0.477, 0.551]
+REFERENCE_PER_EMOTION = [
+    0.428,
+    0.545,
+    0.560,
+    0.524,
+    0.531,
+    0.454,
+    0.431,
+    0.477,
+    0.551,
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +54,12 @@ def test_official_score_on_reference_file(reference):
 def test_score_is_not_a_common_wrong_variant(reference):
     y_true, y_pred = reference
     flattened = scipy.stats.spearmanr(y_true.ravel(), y_pred.ravel())[0]
-    per_clip = np.nanmean([scipy.stats.spearmanr(t, p)[0] for t, p in zip(y_true, y_pred, strict=True)])
+    per_clip = np.nanmean(
+        [
+            scipy.stats.spearmanr(t, p)[0]
+            for t, p in zip(y_true, y_pred, strict=True)
+        ]
+    )
     score = spearman_per_column(y_true, y_pred).mean()
     assert flattened == pytest.approx(0.564, abs=1e-3)
     assert per_clip == pytest.approx(0.545, abs=1e-3)
@@ -63,12 +78,20 @@ def test_metrics_match_scipy_on_random_data():
             scipy.stats.pearsonr(y_true[:, d], y_pred[:, d])[0]
         )
         x, y = y_true[:, d], y_pred[:, d]
-        expected = 2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+        expected = (
+            2
+            * np.cov(x, y, bias=True)[0, 1]
+            / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+        )
         assert ccc_per_column(y_true, y_pred)[d] == pytest.approx(expected)
 
 
 def test_constant_column_gives_nan_not_a_crash():
-    scores = regression_scores([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]], [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], ["a", "b"])
+    scores = regression_scores(
+        [[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]],
+        [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]],
+        ["a", "b"],
+    )
     assert scores["spearman"]["a"] == pytest.approx(1.0)
     assert np.isnan(scores["spearman"]["b"])
     assert scores["spearman"]["mean"] == pytest.approx(1.0)

@@ -12,24 +12,26 @@ import soundfile
 import torch
 from speechbrain.dataio.batch import PaddedBatch
 
-from emoshare_sb.classification_metrics import (
-    best_classes,
-    percentage_speakers_above_uar,
-)
 from emoshare_sb.cli.predict import main as predict_main
-from emoshare_sb.cli.report import main as report_main
-from emoshare_sb.cli.report import read_msp_split
+from emoshare_sb.cli.report import (
+    main as report_main,
+    read_msp_split,
+)
 from emoshare_sb.data.audio import read_audio
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
-from emoshare_sb.inference import (
+from emoshare_sb.inference.interfaces import (
     EmotionShareRegressor,
     VoteDistributionRecognizer,
     export_model,
     interface_class,
     load_model,
 )
-from emoshare_sb.synthetic import make_tiny_ssl_model
-from emoshare_sb.synthetic_msp import make_msp_podcast_corpus
+from emoshare_sb.metrics.classification import (
+    best_classes,
+    percentage_speakers_above_uar,
+)
+from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
+from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
 from tests.test_msp_recipe import run_msp
 
 BATCH_SIZE = 3
@@ -50,11 +52,24 @@ def experiment(tmp_path_factory):
     """A finished MSP-Podcast run: tiny WavLM, 8 clips per split, 2 epochs."""
     root = tmp_path_factory.mktemp("msp_inference")
     ssl = make_tiny_ssl_model(str(root / "tiny_wavlm"), "wavlm")
-    corpus = make_msp_podcast_corpus(str(root / "corpus"), "v1.12", n_per_split=8, seed=11)
+    corpus = make_msp_podcast_corpus(
+        str(root / "corpus"), "v1.12", n_per_split=8, seed=11
+    )
     output = root / "experiment"
     run_msp(
-        corpus, ssl, output, "--number_of_epochs", 2, "--batch_size", BATCH_SIZE,
-        "--num_averaged_checkpoints", 2, "--tcgru_size", 16, "--noisy_snrs", "[5]",
+        corpus,
+        ssl,
+        output,
+        "--number_of_epochs",
+        2,
+        "--batch_size",
+        BATCH_SIZE,
+        "--num_averaged_checkpoints",
+        2,
+        "--tcgru_size",
+        16,
+        "--noisy_snrs",
+        "[5]",
     )
     return output
 
@@ -62,7 +77,9 @@ def experiment(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(experiment, tmp_path_factory):
     """An export, moved after writing: it must not depend on where it was made."""
-    folder = export_model(experiment, tmp_path_factory.mktemp("msp_export") / "model")
+    folder = export_model(
+        experiment, tmp_path_factory.mktemp("msp_export") / "model"
+    )
     moved = tmp_path_factory.mktemp("msp_moved") / "model"
     shutil.move(folder, moved)
     return moved
@@ -79,7 +96,9 @@ def recipe_batches(experiment, split):
     rows = sorted(rows, key=lambda r: float(r["duration"]))
     for first in range(0, len(rows), BATCH_SIZE):
         chunk = rows[first : first + BATCH_SIZE]
-        wavs, lens = PaddedBatch([{"sig": read_audio(r["wav"])} for r in chunk]).sig
+        wavs, lens = PaddedBatch(
+            [{"sig": read_audio(r["wav"])} for r in chunk]
+        ).sig
         yield [r["ID"] for r in chunk], wavs, lens
 
 
@@ -88,7 +107,9 @@ def predict_as_printed(model, experiment, split):
     printed = {}
     for ids, wavs, lens in recipe_batches(experiment, split):
         probabilities, dimensions, labels = model.classify_batch(wavs, lens)
-        for clip, p, d, label in zip(ids, probabilities, dimensions, labels, strict=True):
+        for clip, p, d, label in zip(
+            ids, probabilities, dimensions, labels, strict=True
+        ):
             printed[clip] = (
                 [MSP_CLASS_CODES[MSP_CLASS_NAMES.index(label)]]
                 + [f"{v:.6f}" for v in p.tolist()]
@@ -110,35 +131,59 @@ def test_export_picks_the_msp_class_and_is_self_contained(experiment, exported):
     assert interface_class(str(experiment)) is VoteDistributionRecognizer
     assert interface_class(str(exported)) is VoteDistributionRecognizer
     assert sorted(p.name for p in exported.iterdir()) == [
-        "encoder", "export_info.json", "hyperparams.yaml", "model.ckpt"
+        "encoder",
+        "export_info.json",
+        "hyperparams.yaml",
+        "model.ckpt",
     ]
     text = (exported / "hyperparams.yaml").read_text()
-    assert "tiny_wavlm" not in text  # the encoder is read from encoder/, not the source
-    for key in ("interface: emoshare_sb.inference.VoteDistributionRecognizer",
-                "window: 12.0", "hop: 6.0", "classes:", "dimension_range:", "log_softmax:",
-                "<model_folder>/model.ckpt"):
+    assert (
+        "tiny_wavlm" not in text
+    )  # the encoder is read from encoder/, not the source
+    for key in (
+        "interface: emoshare_sb.inference.interfaces.VoteDistributionRecognizer",
+        "window: 12.0",
+        "hop: 6.0",
+        "classes:",
+        "dimension_range:",
+        "log_softmax:",
+        "<model_folder>/model.ckpt",
+    ):
         assert key in text
     info = json.loads((exported / "export_info.json").read_text())
-    assert info["valid"] == json.loads((experiment / "results.json").read_text())["valid"]
+    assert (
+        info["valid"]
+        == json.loads((experiment / "results.json").read_text())["valid"]
+    )
 
 
 @pytest.mark.parametrize("split", ["valid", "test1", "test3"])
-def test_exported_model_reproduces_the_recipe_predictions_exactly(model, experiment, split):
+def test_exported_model_reproduces_the_recipe_predictions_exactly(
+    model, experiment, split
+):
     # HF_HUB_OFFLINE=1 (conftest): the export loads without any hub access.
     assert isinstance(model, VoteDistributionRecognizer)
     assert model.output_names == MSP_CLASS_NAMES + DIMENSIONS
-    assert predict_as_printed(model, experiment, split) == recipe_predictions(experiment, split)
+    assert predict_as_printed(model, experiment, split) == recipe_predictions(
+        experiment, split
+    )
 
 
 def test_experiment_folder_loads_directly(experiment):
     direct = load_model(str(experiment))
     assert isinstance(direct, VoteDistributionRecognizer)
-    assert predict_as_printed(direct, experiment, "valid") == recipe_predictions(experiment, "valid")
-    with pytest.raises(ValueError, match="served by VoteDistributionRecognizer"):
+    assert predict_as_printed(
+        direct, experiment, "valid"
+    ) == recipe_predictions(experiment, "valid")
+    with pytest.raises(
+        ValueError, match="served by VoteDistributionRecognizer"
+    ):
         EmotionShareRegressor.from_hparams(experiment)
 
 
-def test_predict_file_gives_probabilities_class_and_dimensions(model, experiment):
+def test_predict_file_gives_probabilities_class_and_dimensions(
+    model, experiment
+):
     """A clip scored alone gets its in-batch prediction (to float rounding)."""
     expected = recipe_predictions(experiment, "valid")
     for row in read_csv(experiment / "save" / "valid.csv"):
@@ -149,8 +194,12 @@ def test_predict_file_gives_probabilities_class_and_dimensions(model, experiment
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert predicted["class"] == max(probabilities, key=probabilities.get)
         printed = expected[row["ID"]]
-        values = list(probabilities.values()) + [predicted[d] for d in DIMENSIONS]
-        assert values == pytest.approx([float(v) for v in printed[1:]], abs=1e-4)
+        values = list(probabilities.values()) + [
+            predicted[d] for d in DIMENSIONS
+        ]
+        assert values == pytest.approx(
+            [float(v) for v in printed[1:]], abs=1e-4
+        )
 
 
 # emoshare-predict ----------------------------------------------------------------
@@ -163,29 +212,60 @@ def audio_folder(experiment, tmp_path_factory):
     for row in read_csv(experiment / "save" / "valid.csv")[:3]:
         shutil.copy(row["wav"], folder)
     rng = np.random.default_rng(0)
-    soundfile.write(folder / "stereo.wav", 0.1 * rng.standard_normal((2 * 44100, 2)), 44100)
-    soundfile.write(folder / "long.wav", 0.1 * rng.standard_normal(20 * 16000), 16000)
+    soundfile.write(
+        folder / "stereo.wav", 0.1 * rng.standard_normal((2 * 44100, 2)), 44100
+    )
+    soundfile.write(
+        folder / "long.wav", 0.1 * rng.standard_normal(20 * 16000), 16000
+    )
     return folder
 
 
 def test_command_line_on_a_folder(exported, audio_folder, tmp_path):
     output = tmp_path / "predictions.csv"
-    assert predict_main(["--model", str(exported), str(audio_folder), "-o", str(output),
-                         "--no_progress"]) == 0
+    assert (
+        predict_main(
+            [
+                "--model",
+                str(exported),
+                str(audio_folder),
+                "-o",
+                str(output),
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     rows = read_csv(output)
-    assert list(rows[0]) == ["file", "segment", "start", "end", "class", *MSP_CLASS_NAMES,
-                             *DIMENSIONS, "error"]
+    assert list(rows[0]) == [
+        "file",
+        "segment",
+        "start",
+        "end",
+        "class",
+        *MSP_CLASS_NAMES,
+        *DIMENSIONS,
+        "error",
+    ]
     clips = [r for r in rows if r["segment"] == "clip"]
     assert len(clips) == 5
     for row in rows:
         probabilities = np.array([float(row[c]) for c in MSP_CLASS_NAMES])
-        assert (probabilities >= 0).all() and abs(probabilities.sum() - 1) < 1e-5
+        assert (probabilities >= 0).all() and abs(
+            probabilities.sum() - 1
+        ) < 1e-5
         assert row["class"] == MSP_CLASS_NAMES[int(np.argmax(probabilities))]
         assert all(1.0 <= float(row[d]) <= 7.0 for d in DIMENSIONS)
     # 20 s in 12 s windows every 6 s (the last aligned to the end); the clip is their mean.
-    windows = [r for r in rows if r["file"].endswith("long.wav") and r["segment"] != "clip"]
+    windows = [
+        r
+        for r in rows
+        if r["file"].endswith("long.wav") and r["segment"] != "clip"
+    ]
     assert [(w["start"], w["end"]) for w in windows] == [
-        ("0.000", "12.000"), ("6.000", "18.000"), ("8.000", "20.000")
+        ("0.000", "12.000"),
+        ("6.000", "18.000"),
+        ("8.000", "20.000"),
     ]
     summary = next(r for r in clips if r["file"].endswith("long.wav"))
     for column in MSP_CLASS_NAMES + DIMENSIONS:
@@ -196,8 +276,19 @@ def test_command_line_on_a_folder(exported, audio_folder, tmp_path):
 def test_command_line_json_output(exported, audio_folder, tmp_path):
     output = tmp_path / "predictions.json"
     clip = next(audio_folder.glob("MSP-PODCAST_*.wav"))
-    assert predict_main(["--model", str(exported), str(clip), "-o", str(output),
-                         "--no_progress"]) == 0
+    assert (
+        predict_main(
+            [
+                "--model",
+                str(exported),
+                str(clip),
+                "-o",
+                str(output),
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     document = json.loads(output.read_text())
     assert document["outputs"] == ["class", *MSP_CLASS_NAMES, *DIMENSIONS]
     model = load_model(str(exported))
@@ -205,7 +296,9 @@ def test_command_line_json_output(exported, audio_folder, tmp_path):
     predicted = model.predict_file(str(clip))
     assert written["class"] == predicted["class"]
     assert written["probabilities"] == pytest.approx(predicted["probabilities"])
-    assert [written[d] for d in DIMENSIONS] == pytest.approx([predicted[d] for d in DIMENSIONS])
+    assert [written[d] for d in DIMENSIONS] == pytest.approx(
+        [predicted[d] for d in DIMENSIONS]
+    )
 
 
 # emoshare-report -----------------------------------------------------------------
@@ -224,21 +317,30 @@ def markdown_tables(markdown):
     for line in markdown.splitlines():
         if line.startswith("## "):
             section = line[3:]
-        elif line.startswith("| ") and section is not None:  # not the |---| line
-            tables.setdefault(section, []).append([c.strip() for c in line.strip("|").split("|")])
+        elif (
+            line.startswith("| ") and section is not None
+        ):  # not the |---| line
+            tables.setdefault(section, []).append(
+                [c.strip() for c in line.strip("|").split("|")]
+            )
     return tables
 
 
 def test_report_files_exist(report):
     expected = {"report.md"} | {
-        f"{kind}_{split}.png" for kind in ("confusion", "speaker_uar") for split in SCORED_SPLITS
+        f"{kind}_{split}.png"
+        for kind in ("confusion", "speaker_uar")
+        for split in SCORED_SPLITS
     }
     assert {p.name for p in report.iterdir()} == expected
     for name in expected - {"report.md"}:
         assert (report / name).read_bytes()[:8] == PNG
     markdown = (report / "report.md").read_text()
     assert "Unlabelled, predictions only: test3" in markdown
-    assert "![1-best and 2-best confusion matrices](confusion_valid.png)" in markdown
+    assert (
+        "![1-best and 2-best confusion matrices](confusion_valid.png)"
+        in markdown
+    )
 
 
 def test_report_tables_equal_results_json(report, experiment):
@@ -256,8 +358,18 @@ def test_report_tables_equal_results_json(report, experiment):
     for row in categorical[1:]:
         scores = results[row[0]]["categorical"]
         assert row[1:] == [str(scores["num_clips"])] + [
-            f3(scores[k]) for k in ("macro_f1", "micro_f1", "macro_precision", "uar", "accuracy")
-        ] + [f3(scores["top_k_accuracy"]["2"]), f3(scores["top_k_accuracy"]["3"])]
+            f3(scores[k])
+            for k in (
+                "macro_f1",
+                "micro_f1",
+                "macro_precision",
+                "uar",
+                "accuracy",
+            )
+        ] + [
+            f3(scores["top_k_accuracy"]["2"]),
+            f3(scores["top_k_accuracy"]["3"]),
+        ]
 
     dimensional = tables["Dimensional (CCC)"]
     assert dimensional[0] == ["split", "clips", *DIMENSIONS, "mean CCC"]
@@ -265,11 +377,17 @@ def test_report_tables_equal_results_json(report, experiment):
         ccc = results[row[0]]["dimensional"]["ccc"]
         assert row[2:] == [f3(ccc[name]) for name in [*DIMENSIONS, "mean"]]
 
-    speakers = next(rows for name, rows in tables.items() if name.startswith("Across speakers"))
+    speakers = next(
+        rows
+        for name, rows in tables.items()
+        if name.startswith("Across speakers")
+    )
     for row in speakers[1:]:
         scores = results[row[0]]["categorical"]
         assert row[1:] == [str(scores["num_speakers"])] + [
-            percent(scores["pauar"][f"k{k}"][x]) for k in (1, 2, 3) for x in ("50", "75")
+            percent(scores["pauar"][f"k{k}"][x])
+            for k in (1, 2, 3)
+            for x in ("50", "75")
         ]
 
     for row in tables["Per gender"][1:]:
@@ -287,12 +405,19 @@ def test_report_tables_equal_results_json(report, experiment):
         "0.638 (Wagner et al.); 0.676 (Wav2Small teacher)",
         f3(results["test1"]["dimensional"]["ccc"]["valence"]),
     ]
-    assert anchors["Categorical macro-F1, Test3 (challenge score)"][0].startswith("baseline 0.311")
+    assert anchors["Categorical macro-F1, Test3 (challenge score)"][
+        0
+    ].startswith("baseline 0.311")
     assert anchors["the same, Test1 + noise at 5 dB SNR"] == [
         "0.62 / 0.64 / 0.53",
-        " / ".join(f3(results["test1_snr5db"]["dimensional"]["ccc"][d]) for d in DIMENSIONS),
+        " / ".join(
+            f3(results["test1_snr5db"]["dimensional"]["ccc"][d])
+            for d in DIMENSIONS
+        ),
     ]
-    assert anchors["the same, Test1 + noise at 15 dB SNR"][1] == "n/a"  # not run
+    assert (
+        anchors["the same, Test1 + noise at 15 dB SNR"][1] == "n/a"
+    )  # not run
 
 
 def test_plotted_speakers_and_confusions_agree_with_results_json(experiment):
@@ -306,13 +431,21 @@ def test_plotted_speakers_and_confusions_agree_with_results_json(experiment):
         for k in (1, 2, 3):
             for x in ("50", "75"):
                 assert percentage_speakers_above_uar(
-                    data["targets"], data["probabilities"], data["speakers"], float(x), k
+                    data["targets"],
+                    data["probabilities"],
+                    data["speakers"],
+                    float(x),
+                    k,
                 ) == pytest.approx(scores["pauar"][f"k{k}"][x])
         hypotheses = best_classes(data["probabilities"])
-        assert np.mean(hypotheses == data["targets"]) == pytest.approx(scores["accuracy"])
+        assert np.mean(hypotheses == data["targets"]) == pytest.approx(
+            scores["accuracy"]
+        )
 
 
-def test_report_of_results_alone_has_tables_and_says_why_no_plots(experiment, tmp_path):
+def test_report_of_results_alone_has_tables_and_says_why_no_plots(
+    experiment, tmp_path
+):
     folder = tmp_path / "results_only"
     folder.mkdir()
     shutil.copy(experiment / "results.json", folder)
@@ -323,6 +456,8 @@ def test_report_of_results_alone_has_tables_and_says_why_no_plots(experiment, tm
 
 def test_averaged_probabilities_of_windows_still_sum_to_one(model):
     torch.manual_seed(0)
-    probabilities, dimensions, _ = model.classify_batch(torch.randn(2, 15 * 16000))
+    probabilities, dimensions, _ = model.classify_batch(
+        torch.randn(2, 15 * 16000)
+    )
     assert torch.allclose(probabilities.sum(dim=1), torch.ones(2), atol=1e-6)
     assert ((dimensions >= 1) & (dimensions <= 7)).all()

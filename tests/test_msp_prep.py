@@ -15,7 +15,7 @@ from emoshare_sb.data.msp_podcast import (
     MSP_CLASS_NAMES,
     prepare_msp_podcast,
 )
-from emoshare_sb.synthetic_msp import (
+from emoshare_sb.synthetic.msp_podcast import (
     MSP_LAYOUTS,
     make_msp_podcast_corpus,
     write_msp_podcast_layout,
@@ -160,7 +160,17 @@ def test_every_layout_prepares(corpora, tmp_path, layout):
                 assert row["emo_class"] == "" and row["has_distribution"] == "0"
                 assert math.isnan(float(row["arousal"]))
                 continue
-            assert row["emo_class"] in ("", "A", "S", "H", "U", "F", "D", "C", "N")
+            assert row["emo_class"] in (
+                "",
+                "A",
+                "S",
+                "H",
+                "U",
+                "F",
+                "D",
+                "C",
+                "N",
+            )
             for dimension in ("arousal", "valence", "dominance"):
                 assert 0.0 <= float(row[dimension]) <= 1.0
             if row["has_distribution"] == "1":
@@ -172,7 +182,9 @@ def test_every_layout_prepares(corpora, tmp_path, layout):
 @pytest.mark.parametrize("layout", ["v1.12", "v2.0", "v1.6", "v1.8-partitions"])
 @pytest.mark.parametrize("include_secondary", [False, True])
 def test_hand_computed_vote_distributions(tmp_path, layout, include_secondary):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, layout)
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, layout
+    )
     prepare_msp_podcast(
         corpus, str(tmp_path / "manifests"), include_secondary=include_secondary
     )
@@ -194,7 +206,11 @@ def test_hand_computed_vote_distributions(tmp_path, layout, include_secondary):
     assert distribution(angry) == pytest.approx(expected_angry, abs=1e-6)
     # Consensus X gives no class; A/V/D are mapped from 1..7 to [0, 1].
     assert tie["emo_class"] == "" and tie["has_distribution"] == "1"
-    assert [float(tie[d]) for d in ("arousal", "valence", "dominance")] == [0.5, 0, 1]
+    assert [float(tie[d]) for d in ("arousal", "valence", "dominance")] == [
+        0.5,
+        0,
+        1,
+    ]
     assert angry["emo_class"] == "A"
     assert (angry["spk_id"], angry["gender"]) == ("Unknown", "Unknown")
     # Every rater chose Other: no distribution, dropped from train by default.
@@ -204,8 +220,12 @@ def test_hand_computed_vote_distributions(tmp_path, layout, include_secondary):
 
 
 def test_dimensional_only_keeps_clips_without_votes(tmp_path):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, "v1.12")
-    prepare_msp_podcast(corpus, str(tmp_path / "m"), no_vote_policy="dimensional_only")
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, "v1.12"
+    )
+    prepare_msp_podcast(
+        corpus, str(tmp_path / "m"), no_vote_policy="dimensional_only"
+    )
     row = read_manifest(tmp_path / "m" / "train.csv")[ALL_OTHER]
     assert row["has_distribution"] == "0" and row["emo_class"] == ""
     assert all(math.isnan(v) for v in distribution(row))
@@ -218,19 +238,31 @@ def test_evaluation_splits_keep_clips_without_votes(tmp_path):
     corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), clips, "v1.12")
     prepare_msp_podcast(corpus, str(tmp_path / "m"))
     assert (
-        read_manifest(tmp_path / "m" / "valid.csv")[ALL_OTHER]["has_distribution"]
+        read_manifest(tmp_path / "m" / "valid.csv")[ALL_OTHER][
+            "has_distribution"
+        ]
         == "0"
     )
 
 
 def test_requested_splits_only(corpora, tmp_path):
-    prepare_msp_podcast(corpora["v1.12"], str(tmp_path), splits=("train", "test3"))
-    assert sorted(os.listdir(tmp_path)) == [OPTIONS_FILE, "test3.csv", "train.csv"]
+    prepare_msp_podcast(
+        corpora["v1.12"], str(tmp_path), splits=("train", "test3")
+    )
+    assert sorted(os.listdir(tmp_path)) == [
+        OPTIONS_FILE,
+        "test3.csv",
+        "train.csv",
+    ]
     with pytest.raises(DataPrepError, match="test3"):
-        prepare_msp_podcast(corpora["v1.6"], str(tmp_path / "old"), splits=("test3",))
+        prepare_msp_podcast(
+            corpora["v1.6"], str(tmp_path / "old"), splits=("test3",)
+        )
 
 
-def test_idempotent_skip_and_redo_on_new_options(corpora, tmp_path, monkeypatch):
+def test_idempotent_skip_and_redo_on_new_options(
+    corpora, tmp_path, monkeypatch
+):
     prepare_msp_podcast(corpora["v1.12"], str(tmp_path))
     stamp = os.path.getmtime(tmp_path / "train.csv")
 
@@ -238,10 +270,14 @@ def test_idempotent_skip_and_redo_on_new_options(corpora, tmp_path, monkeypatch)
         raise AssertionError("an up-to-date preparation must not read audio")
 
     monkeypatch.setattr(msp, "audio_info", no_audio_reading)
-    assert prepare_msp_podcast(corpora["v1.12"], str(tmp_path)) == MSP_CLASS_NAMES
+    assert (
+        prepare_msp_podcast(corpora["v1.12"], str(tmp_path)) == MSP_CLASS_NAMES
+    )
     assert os.path.getmtime(tmp_path / "train.csv") == stamp
     with pytest.raises(AssertionError, match="must not read audio"):
-        prepare_msp_podcast(corpora["v1.12"], str(tmp_path), include_secondary=True)
+        prepare_msp_podcast(
+            corpora["v1.12"], str(tmp_path), include_secondary=True
+        )
 
 
 def test_interrupted_writing_is_redone(corpora, tmp_path, monkeypatch):
@@ -255,7 +291,9 @@ def test_interrupted_writing_is_redone(corpora, tmp_path, monkeypatch):
 
     monkeypatch.setattr(msp, "write_csv", fail_on_valid)
     with pytest.raises(OSError):
-        prepare_msp_podcast(corpora["v1.12"], str(tmp_path), include_secondary=True)
+        prepare_msp_podcast(
+            corpora["v1.12"], str(tmp_path), include_secondary=True
+        )
     # train.csv is new and valid.csv old: no options file may vouch for them.
     assert not os.path.exists(tmp_path / OPTIONS_FILE)
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
@@ -278,13 +316,17 @@ def test_corpus_is_fast(tmp_path):
 
 
 def test_detailed_rows_of_unlisted_files_and_repeated_raters(tmp_path):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, "v1.12")
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, "v1.12"
+    )
     detailed = label_paths(corpus, "v1.12")["detailed"]
     with open(detailed, "a", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         # W1 again on the unknown-speaker clip: counted once.
         writer.writerow([UNKNOWN_SPEAKER, "W1; Sad; ; A:2; V:2; D:2;"])
-        writer.writerow(["MSP-PODCAST_9999_0001.wav", "W1; Sad; ; A:2; V:2; D:2;"])
+        writer.writerow(
+            ["MSP-PODCAST_9999_0001.wav", "W1; Sad; ; A:2; V:2; D:2;"]
+        )
     prepare_msp_podcast(corpus, str(tmp_path / "m"))
     row = read_manifest(tmp_path / "m" / "train.csv")[UNKNOWN_SPEAKER]
     assert distribution(row) == pytest.approx([2 / 3, 0, 0, 0, 0, 0, 1 / 3, 0])
@@ -325,35 +367,59 @@ def _duplicate_consensus_row(paths):
 
 def _remove_audio(paths):
     os.remove(os.path.join(paths["audio"], UNKNOWN_SPEAKER))
-    return paths["consensus"], line_of(paths["consensus"], UNKNOWN_SPEAKER), "FileName"
+    return (
+        paths["consensus"],
+        line_of(paths["consensus"], UNKNOWN_SPEAKER),
+        "FileName",
+    )
 
 
 BAD_ROWS_V112 = {
-    "non-numeric arousal": _consensus_edit(",6.000000,", ",six,", field="EmoAct"),
+    "non-numeric arousal": _consensus_edit(
+        ",6.000000,", ",six,", field="EmoAct"
+    ),
     "valence off the scale": _consensus_edit(
         ",2.000000,", ",9.000000,", field="EmoVal"
     ),
-    "unknown class code": _consensus_edit(".wav,A,", ".wav,Z,", field="EmoClass"),
-    "unknown split name": _consensus_edit(",Train", ",Training", field="Split_Set"),
-    "unknown gender": _consensus_edit(",Unknown,Train", ",Robot,Train", field="Gender"),
-    "missing field": _consensus_edit(",Unknown,Unknown,", ",Unknown,", field=None),
+    "unknown class code": _consensus_edit(
+        ".wav,A,", ".wav,Z,", field="EmoClass"
+    ),
+    "unknown split name": _consensus_edit(
+        ",Train", ",Training", field="Split_Set"
+    ),
+    "unknown gender": _consensus_edit(
+        ",Unknown,Train", ",Robot,Train", field="Gender"
+    ),
+    "missing field": _consensus_edit(
+        ",Unknown,Unknown,", ",Unknown,", field=None
+    ),
     "Test3 name in train": _consensus_edit(
-        "MSP-PODCAST_0002_0001.wav,", "MSP-PODCAST_test3_0009.wav,", field="FileName"
+        "MSP-PODCAST_0002_0001.wav,",
+        "MSP-PODCAST_test3_0009.wav,",
+        field="FileName",
     ),
     "duplicate file name": _duplicate_consensus_row,
     "listed file without audio": _remove_audio,
-    "EmoDetail without dominance": _detailed_edit(" D:5.000000;", "", "EmoDetail"),
+    "EmoDetail without dominance": _detailed_edit(
+        " D:5.000000;", "", "EmoDetail"
+    ),
     "EmoDetail non-numeric arousal": _detailed_edit(
         "A:6.000000", "A:high", "EmoDetail"
     ),
-    "EmoDetail unknown primary": _detailed_edit("; Anger;", "; Angr;", "EmoDetail"),
+    "EmoDetail unknown primary": _detailed_edit(
+        "; Anger;", "; Angr;", "EmoDetail"
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ROWS_V112))
 def test_bad_rows_name_file_line_and_field(tmp_path, case):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, "v1.12")
-    bad_file, bad_line, bad_field = BAD_ROWS_V112[case](label_paths(corpus, "v1.12"))
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, "v1.12"
+    )
+    bad_file, bad_line, bad_field = BAD_ROWS_V112[case](
+        label_paths(corpus, "v1.12")
+    )
     with pytest.raises(DataPrepError) as caught:
         prepare_msp_podcast(corpus, str(tmp_path / "m"))
     assert caught.value.file == bad_file
@@ -380,7 +446,11 @@ def _drop_from_partitions(paths):
     del lines[line - 1]
     with open(paths["partitions"], "w") as handle:
         handle.writelines(lines)
-    return paths["consensus"], line_of(paths["consensus"], UNKNOWN_SPEAKER), "FileName"
+    return (
+        paths["consensus"],
+        line_of(paths["consensus"], UNKNOWN_SPEAKER),
+        "FileName",
+    )
 
 
 BAD_ROWS_OLD = {
@@ -390,11 +460,16 @@ BAD_ROWS_OLD = {
     ("v1.8-partitions", "malformed Partitions.txt line"): _partition_edit(
         "Train;", "Train", None
     ),
-    ("v1.8-partitions", "file missing from Partitions.txt"): _drop_from_partitions,
+    (
+        "v1.8-partitions",
+        "file missing from Partitions.txt",
+    ): _drop_from_partitions,
     ("v1.6", "non-numeric rater valence"): _detailed_edit(
         ",2.000000,", ",low,", "EmoVal"
     ),
-    ("v1.6", "unknown primary"): _detailed_edit(",Anger,", ",Rage,", "EmoClass_Major"),
+    ("v1.6", "unknown primary"): _detailed_edit(
+        ",Anger,", ",Rage,", "EmoClass_Major"
+    ),
     ("v2.0", "non-numeric rater dominance"): _detailed_edit(
         ",5.000000\r", ",?\r", "EmoDom"
     ),
@@ -403,7 +478,9 @@ BAD_ROWS_OLD = {
 
 @pytest.mark.parametrize("layout, case", sorted(BAD_ROWS_OLD))
 def test_bad_rows_in_older_layouts(tmp_path, layout, case):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, layout)
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, layout
+    )
     bad_file, bad_line, bad_field = BAD_ROWS_OLD[layout, case](
         label_paths(corpus, layout)
     )
@@ -418,7 +495,9 @@ def test_bad_rows_in_older_layouts(tmp_path, layout, case):
 
 
 def test_unrecognised_detailed_header(tmp_path):
-    corpus = write_msp_podcast_layout(str(tmp_path / "corpus"), HAND_CLIPS, "v1.12")
+    corpus = write_msp_podcast_layout(
+        str(tmp_path / "corpus"), HAND_CLIPS, "v1.12"
+    )
     detailed = label_paths(corpus, "v1.12")["detailed"]
     edit_line(detailed, 1, "EmoDetail", "Detail")
     with pytest.raises(DataPrepError) as caught:

@@ -18,8 +18,8 @@ from speechbrain.utils.run_opts import RunOptions
 
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
 from emoshare_sb.nnet.losses import concordance_correlation
-from emoshare_sb.synthetic import make_tiny_ssl_model
-from emoshare_sb.synthetic_msp import make_msp_podcast_corpus
+from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
+from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
 from tests.conftest import REPO, run_recipe
 
 RECIPE = "recipes/MSP-Podcast/train.py"
@@ -40,7 +40,9 @@ def read_csv(path):
 @pytest.fixture(scope="module")
 def tiny_wavlm(tmp_path_factory):
     """A tiny random WavLM (hidden size 32, 2 layers) saved as a local HF folder."""
-    return make_tiny_ssl_model(str(tmp_path_factory.mktemp("tiny_wavlm")), "wavlm")
+    return make_tiny_ssl_model(
+        str(tmp_path_factory.mktemp("tiny_wavlm")), "wavlm"
+    )
 
 
 def run_msp(corpus, source, output, *overrides):
@@ -52,18 +54,44 @@ def run_msp(corpus, source, output, *overrides):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")
         return run_recipe(
-            RECIPE, HPARAMS,
-            "--data_folder", corpus, "--ssl_source", source, "--encoder_dim", 32,
-            "--ssl_layer", 1, "--output_folder", output, "--device", "cpu",
-            "--num_workers", 0, *overrides,
+            RECIPE,
+            HPARAMS,
+            "--data_folder",
+            corpus,
+            "--ssl_source",
+            source,
+            "--encoder_dim",
+            32,
+            "--ssl_layer",
+            1,
+            "--output_folder",
+            output,
+            "--device",
+            "cpu",
+            "--num_workers",
+            0,
+            *overrides,
         )
 
 
 # --debug runs on two layouts ------------------------------------------------
 
 EXPECTED_SPLITS = {
-    "v1.12": ["valid", "test1", "test2", "test3", "test1_snr15db", "test1_snr5db"],
-    "v1.6": ["valid", "test1", "test2", "test1_snr15db", "test1_snr5db"],  # no Test3
+    "v1.12": [
+        "valid",
+        "test1",
+        "test2",
+        "test3",
+        "test1_snr15db",
+        "test1_snr5db",
+    ],
+    "v1.6": [
+        "valid",
+        "test1",
+        "test2",
+        "test1_snr15db",
+        "test1_snr5db",
+    ],  # no Test3
 }
 
 
@@ -71,7 +99,9 @@ EXPECTED_SPLITS = {
 def debug_run(request, tiny_wavlm, tmp_path_factory):
     layout = request.param
     root = tmp_path_factory.mktemp(f"debug_{layout}")
-    corpus = make_msp_podcast_corpus(str(root / "corpus"), layout, n_per_split=8, seed=1)
+    corpus = make_msp_podcast_corpus(
+        str(root / "corpus"), layout, n_per_split=8, seed=1
+    )
     output = root / "results"
     run_msp(corpus, tiny_wavlm, output, "--debug", "--batch_size", 3)
     return layout, output
@@ -80,19 +110,29 @@ def debug_run(request, tiny_wavlm, tmp_path_factory):
 def test_debug_run_writes_prediction_files(debug_run):
     layout, output = debug_run
     for variant in ("", "best"):
-        written = sorted(p.stem for p in (output / "predictions" / variant).glob("*.csv"))
+        written = sorted(
+            p.stem for p in (output / "predictions" / variant).glob("*.csv")
+        )
         assert written == sorted(EXPECTED_SPLITS[layout])
     for split in EXPECTED_SPLITS[layout]:
         rows = read_csv(output / "predictions" / f"{split}.csv")
         assert list(rows[0]) == PREDICTION_HEADER
-        manifest = {r["ID"] for r in read_csv(output / "save" / f"{split.split('_')[0]}.csv")}
+        manifest = {
+            r["ID"]
+            for r in read_csv(output / "save" / f"{split.split('_')[0]}.csv")
+        }
         # --debug scores two batches of 3 clips; each scored clip is written once.
         assert len({r["FileName"] for r in rows}) == len(rows) == 6
         for row in rows:
             assert row["FileName"] in manifest
             probabilities = np.array([float(row[c]) for c in MSP_CLASS_NAMES])
-            assert (probabilities >= 0).all() and abs(probabilities.sum() - 1) < 1e-4
-            assert row["EmoClass"] == MSP_CLASS_CODES[int(np.argmax(probabilities))]
+            assert (probabilities >= 0).all() and abs(
+                probabilities.sum() - 1
+            ) < 1e-4
+            assert (
+                row["EmoClass"]
+                == MSP_CLASS_CODES[int(np.argmax(probabilities))]
+            )
             assert all(1.0 <= float(row[d]) <= 7.0 for d in DIMENSIONS)
     if layout == "v1.12":
         test3 = read_csv(output / "predictions" / "test3.csv")
@@ -108,18 +148,37 @@ def test_results_json_holds_every_metric(debug_run):
     for scores in (results, results["best_checkpoint"]):
         for split in labelled:
             categorical = scores[split]["categorical"]
-            for key in ("macro_f1", "micro_f1", "uar", "accuracy", "macro_precision"):
+            for key in (
+                "macro_f1",
+                "micro_f1",
+                "uar",
+                "accuracy",
+                "macro_precision",
+            ):
                 assert 0.0 <= categorical[key] <= 1.0, (split, key)
             assert set(categorical["top_k_accuracy"]) == {"1", "2", "3"}
             assert categorical["top_k_accuracy"]["1"] == categorical["accuracy"]
             assert set(categorical["pauar"]) == {"k1", "k2", "k3"}
-            assert all(set(v) == {"50", "75"} for v in categorical["pauar"].values())
-            assert set(categorical["per_gender"]) <= {"Female", "Male", "Unknown"}
+            assert all(
+                set(v) == {"50", "75"} for v in categorical["pauar"].values()
+            )
+            assert set(categorical["per_gender"]) <= {
+                "Female",
+                "Male",
+                "Unknown",
+            }
             assert "macro_f1" in next(iter(categorical["per_gender"].values()))
             dimensional = scores[split]["dimensional"]
-            assert set(dimensional["ccc"]) == {"arousal", "valence", "dominance", "mean"}
+            assert set(dimensional["ccc"]) == {
+                "arousal",
+                "valence",
+                "dominance",
+                "mean",
+            }
             # Clips with consensus O or X count for CCC only.
-            assert set(categorical["per_gender"]) <= set(dimensional["per_gender"])
+            assert set(categorical["per_gender"]) <= set(
+                dimensional["per_gender"]
+            )
         if layout == "v1.12":
             assert scores["test3"] is None  # unlabelled: predictions only
         else:
@@ -134,22 +193,39 @@ def test_results_json_holds_every_metric(debug_run):
 @pytest.fixture(scope="module")
 def dimensional_only_run(tiny_wavlm, tmp_path_factory):
     root = tmp_path_factory.mktemp("dimensional_only")
-    corpus = make_msp_podcast_corpus(str(root / "corpus"), "v2.0", n_per_split=8, seed=2)
+    corpus = make_msp_podcast_corpus(
+        str(root / "corpus"), "v2.0", n_per_split=8, seed=2
+    )
     output = root / "results"
     process = run_msp(
-        corpus, tiny_wavlm, output, "--debug", "--batch_size", 4,
-        "--no_vote_policy", "dimensional_only", "--noisy_snrs", "[]",
+        corpus,
+        tiny_wavlm,
+        output,
+        "--debug",
+        "--batch_size",
+        4,
+        "--no_vote_policy",
+        "dimensional_only",
+        "--noisy_snrs",
+        "[]",
     )
     return output, process
 
 
-def test_dimensional_only_keeps_and_trains_on_clips_without_votes(dimensional_only_run):
+def test_dimensional_only_keeps_and_trains_on_clips_without_votes(
+    dimensional_only_run,
+):
     output, process = dimensional_only_run
     train = read_csv(output / "save" / "train.csv")
-    assert len(train) == 8 and sum(r["has_distribution"] == "0" for r in train) == 1
+    assert (
+        len(train) == 8
+        and sum(r["has_distribution"] == "0" for r in train) == 1
+    )
     log = (output / "log.txt").read_text()
     assert "1 of 8 training clips have no class vote" in log
-    losses = re.findall(r"train loss: ([^ ]+)", (output / "train_log.txt").read_text())
+    losses = re.findall(
+        r"train loss: ([^ ]+)", (output / "train_log.txt").read_text()
+    )
     assert losses and all(np.isfinite(float(v)) for v in losses)
     results = json.loads((output / "results.json").read_text())
     assert results["no_vote_policy"] == "dimensional_only"
@@ -163,10 +239,15 @@ def test_dimensional_only_keeps_and_trains_on_clips_without_votes(dimensional_on
 def built(tiny_wavlm, tmp_path_factory):
     """The recipe's set-up on a v1.12 corpus: hparams, datasets and the Brain."""
     root = tmp_path_factory.mktemp("in_process")
-    corpus = make_msp_podcast_corpus(str(root / "corpus"), "v1.12", n_per_split=6, seed=4)
+    corpus = make_msp_podcast_corpus(
+        str(root / "corpus"), "v1.12", n_per_split=6, seed=4
+    )
     overrides = {
-        "data_folder": corpus, "ssl_source": tiny_wavlm, "encoder_dim": 32,
-        "ssl_layer": 1, "output_folder": str(root / "results"),
+        "data_folder": corpus,
+        "ssl_source": tiny_wavlm,
+        "encoder_dim": 32,
+        "ssl_layer": 1,
+        "output_folder": str(root / "results"),
         "no_vote_policy": "dimensional_only",
     }
     with open(REPO / HPARAMS) as handle:
@@ -174,8 +255,11 @@ def built(tiny_wavlm, tmp_path_factory):
     hparams["prepare_data"]()
     datasets = recipe.dataio_prep(hparams)
     brain = recipe.MSPEmotionBrain(
-        modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
-        run_opts={"device": "cpu"}, checkpointer=hparams["checkpointer"],
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=hparams["checkpointer"],
     )
     return hparams, datasets, brain
 
@@ -186,21 +270,30 @@ def items(dataset):
 
 def test_targets_are_renormalised_vote_pdfs_without_nans(built):
     hparams, datasets, _ = built
-    manifest = {r["ID"]: r for r in read_csv(f"{hparams['save_folder']}/train.csv")}
+    manifest = {
+        r["ID"]: r for r in read_csv(f"{hparams['save_folder']}/train.csv")
+    }
     for clip, item in items(datasets["train"]).items():
         row = manifest[clip]
         assert not torch.isnan(item["class_pdf"]).any()
         if row["has_distribution"] == "1":
             votes = np.array([float(row[c]) for c in MSP_CLASS_NAMES])
-            assert np.allclose(item["class_pdf"].numpy(), votes / votes.sum(), atol=1e-6)
+            assert np.allclose(
+                item["class_pdf"].numpy(), votes / votes.sum(), atol=1e-6
+            )
             assert item["has_pdf"].item() == 1.0
         else:
-            assert item["class_pdf"].sum() == 0 and item["has_pdf"].item() == 0.0
-        expected = MSP_CLASS_CODES.index(row["emo_class"]) if row["emo_class"] else -1
+            assert (
+                item["class_pdf"].sum() == 0 and item["has_pdf"].item() == 0.0
+            )
+        expected = (
+            MSP_CLASS_CODES.index(row["emo_class"]) if row["emo_class"] else -1
+        )
         assert item["class_index"].item() == expected
         assert torch.isfinite(item["dimension_targets"]).all()
     assert all(
-        torch.isnan(item["dimension_targets"]).all() for item in items(datasets["test3"]).values()
+        torch.isnan(item["dimension_targets"]).all()
+        for item in items(datasets["test3"]).values()
     )
 
 
@@ -222,7 +315,9 @@ def test_categorical_loss_leaves_out_clips_without_votes(built):
     p, log_q = batch.class_pdf.data[n:], log_probs[n:]
     terms = torch.where(p > 0, p * (torch.log(p.clamp(min=1e-30)) - log_q), 0.0)
     expected = terms.sum() / len(with_votes)
-    assert torch.allclose(brain.categorical_cost(log_probs, batch), expected, atol=1e-6)
+    assert torch.allclose(
+        brain.categorical_cost(log_probs, batch), expected, atol=1e-6
+    )
     # The dimensional loss uses every clip, those without votes included.
     targets = batch.dimension_targets.data
     assert torch.isfinite(targets).all()
@@ -239,8 +334,11 @@ def class_head_gradient(brain, hparams, batch):
     assert torch.isfinite(loss)
     loss.backward()
     gradient = hparams["class_head"].w.weight.grad
-    return (torch.zeros_like(hparams["class_head"].w.weight) if gradient is None
-            else gradient.clone())
+    return (
+        torch.zeros_like(hparams["class_head"].w.weight)
+        if gradient is None
+        else gradient.clone()
+    )
 
 
 def test_clips_without_votes_train_the_dimensional_head_only(built):
@@ -249,24 +347,40 @@ def test_clips_without_votes_train_the_dimensional_head_only(built):
     no_votes = [i for i, item in train.items() if item["has_pdf"].item() == 0]
     with_votes = [i for i, item in train.items() if item["has_pdf"].item() == 1]
     # The class head's gradient is the same with or without the no-vote clip.
-    mixed = class_head_gradient(brain, hparams, batch_of(datasets["train"], no_votes + with_votes))
-    voted = brain.hparams.categorical_weight * torch.autograd.grad(
-        brain.categorical_cost(
-            brain.compute_forward(batch_of(datasets["train"], with_votes), sb.Stage.TRAIN)[0],
-            batch_of(datasets["train"], with_votes),
-        ),
-        hparams["class_head"].w.weight,
-    )[0]
+    mixed = class_head_gradient(
+        brain, hparams, batch_of(datasets["train"], no_votes + with_votes)
+    )
+    voted = (
+        brain.hparams.categorical_weight
+        * torch.autograd.grad(
+            brain.categorical_cost(
+                brain.compute_forward(
+                    batch_of(datasets["train"], with_votes), sb.Stage.TRAIN
+                )[0],
+                batch_of(datasets["train"], with_votes),
+            ),
+            hparams["class_head"].w.weight,
+        )[0]
+    )
     assert mixed.abs().sum() > 0
     assert torch.allclose(mixed, voted, atol=1e-6)
     # A batch where no clip has votes: no categorical loss, no class-head
     # gradient, but the dimensional head learns.
     unvoted = [
-        {**train[i], "has_pdf": torch.zeros(1), "class_pdf": torch.zeros(len(MSP_CLASS_NAMES))}
+        {
+            **train[i],
+            "has_pdf": torch.zeros(1),
+            "class_pdf": torch.zeros(len(MSP_CLASS_NAMES)),
+        }
         for i in with_votes
     ]
     batch = sb.dataio.batch.PaddedBatch(unvoted)
-    assert brain.categorical_cost(brain.compute_forward(batch, sb.Stage.TRAIN)[0], batch) == 0
+    assert (
+        brain.categorical_cost(
+            brain.compute_forward(batch, sb.Stage.TRAIN)[0], batch
+        )
+        == 0
+    )
     assert not class_head_gradient(brain, hparams, batch).any()
     assert hparams["dimension_linear"].w.weight.grad.abs().sum() > 0
 
@@ -277,7 +391,9 @@ def test_consensus_loss_uses_clips_with_a_consensus_class(built):
     batch = batch_of(datasets["train"], sorted(items(datasets["train"])))
     log_probs, _ = brain.compute_forward(batch, sb.Stage.TRAIN)
     targets = batch.class_index.data[:, 0]
-    assert (targets < 0).any() and (targets >= 0).any()  # ties (X) and Other (O)
+    assert (targets < 0).any() and (
+        targets >= 0
+    ).any()  # ties (X) and Other (O)
     brain.hparams.categorical_loss = "consensus_ce"
     try:
         loss = brain.categorical_cost(log_probs, batch)
@@ -298,22 +414,33 @@ def test_noisy_test_sets_are_mixed_at_their_snr_reproducibly(built):
         for clip, item in noisy.items():
             signal = clean[clip]["sig"].double()
             added = item["sig"].double() - signal
-            measured = 10 * torch.log10(signal.pow(2).mean() / added.pow(2).mean())
+            measured = 10 * torch.log10(
+                signal.pow(2).mean() / added.pow(2).mean()
+            )
             assert abs(float(measured) - snr_db) < 0.1
             assert torch.equal(item["sig"], again[clip]["sig"])
 
 
-def test_clip_collector_keeps_metadata_aligned_across_batches_and_processes(tmp_path):
+def test_clip_collector_keeps_metadata_aligned_across_batches_and_processes(
+    tmp_path,
+):
     collector = recipe.ClipCollector()
     probabilities = torch.softmax(torch.randn(3, 8), dim=1)
     dimensions = torch.rand(3, 3)
-    targets = torch.tensor([[2.0, 0.1, 0.2, 0.3], [-1.0, 0.4, 0.5, 0.6], [7.0, 0.7, 0.8, 0.9]])
+    targets = torch.tensor(
+        [[2.0, 0.1, 0.2, 0.3], [-1.0, 0.4, 0.5, 0.6], [7.0, 0.7, 0.8, 0.9]]
+    )
     rows = torch.cat([probabilities, dimensions], dim=1)
-    collector.append(["c", "a"], rows[:2], targets[:2], ["s2", "s1"], ["Male", "Female"])
+    collector.append(
+        ["c", "a"], rows[:2], targets[:2], ["s2", "s1"], ["Male", "Female"]
+    )
     collector.append(["b"], rows[2:], targets[2:], ["Unknown"], ["Unknown"])
     # One gloo process: the all-gather path of DDP, in a world of one.
     torch.distributed.init_process_group(
-        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+        "gloo",
+        init_method=f"file://{tmp_path / 'rendezvous'}",
+        rank=0,
+        world_size=1,
     )
     try:
         outputs = collector.gather()
@@ -323,14 +450,21 @@ def test_clip_collector_keeps_metadata_aligned_across_batches_and_processes(tmp_
     assert outputs["speakers"] == ["s1", "Unknown", "s2"]
     assert outputs["genders"] == ["Female", "Unknown", "Male"]
     assert outputs["class_targets"].tolist() == [-1, 7, 2]
-    assert np.allclose(outputs["probabilities"], probabilities[[1, 2, 0]].numpy())
+    assert np.allclose(
+        outputs["probabilities"], probabilities[[1, 2, 0]].numpy()
+    )
     assert np.allclose(outputs["dimensions"], dimensions[[1, 2, 0]].numpy())
-    assert np.allclose(outputs["dimension_targets"], targets[[1, 2, 0], 1:].numpy())
+    assert np.allclose(
+        outputs["dimension_targets"], targets[[1, 2, 0], 1:].numpy()
+    )
 
 
 def test_unknown_option_values_are_named(built):
     hparams, _, _ = built
-    for key, value in (("categorical_loss", "focal"), ("checkpoint_metric", "loss")):
+    for key, value in (
+        ("categorical_loss", "focal"),
+        ("checkpoint_metric", "loss"),
+    ):
         with pytest.raises(recipe.HparamsError, match=f"{key} must be one of"):
             recipe.check_options({**hparams, key: value})
     with pytest.raises(recipe.HparamsError, match="add --encoder_dim 32"):
@@ -339,10 +473,16 @@ def test_unknown_option_values_are_named(built):
 
 def test_every_yaml_key_is_used():
     """A top-level key must feed another key (``!ref``), the recipe or the Brain."""
-    run_options = set(RunOptions().as_dict())  # read by SpeechBrain's Brain itself
+    run_options = set(
+        RunOptions().as_dict()
+    )  # read by SpeechBrain's Brain itself
     yaml_text = (REPO / HPARAMS).read_text()
-    code = (REPO / RECIPE).read_text() + (REPO / "emoshare_sb/brain.py").read_text()
-    keys = re.findall(r"^([A-Za-z_][A-Za-z0-9_]*):", yaml_text, flags=re.MULTILINE)
+    code = (REPO / RECIPE).read_text() + (
+        REPO / "emoshare_sb/training/brain.py"
+    ).read_text()
+    keys = re.findall(
+        r"^([A-Za-z_][A-Za-z0-9_]*):", yaml_text, flags=re.MULTILINE
+    )
     unused = [
         key
         for key in keys
@@ -367,9 +507,21 @@ def learning_run(tiny_wavlm, tmp_path_factory):
     )
     output = root / "results"
     run_msp(
-        corpus, tiny_wavlm, output, "--batch_size", 16, "--number_of_epochs", 8,
-        "--lr", 0.002, "--tcgru_size", 64, "--num_averaged_checkpoints", 3,
-        "--noisy_snrs", "[]",
+        corpus,
+        tiny_wavlm,
+        output,
+        "--batch_size",
+        16,
+        "--number_of_epochs",
+        8,
+        "--lr",
+        0.002,
+        "--tcgru_size",
+        64,
+        "--num_averaged_checkpoints",
+        3,
+        "--noisy_snrs",
+        "[]",
     )
     return output
 
@@ -377,14 +529,21 @@ def learning_run(tiny_wavlm, tmp_path_factory):
 def majority_macro_f1(targets):
     """Macro-F1 of always predicting the most frequent class (the trivial baseline)."""
     majority = np.bincount(targets).argmax()
-    return f1_score(targets, np.full_like(targets, majority), labels=range(8),
-                    average="macro", zero_division=0)
+    return f1_score(
+        targets,
+        np.full_like(targets, majority),
+        labels=range(8),
+        average="macro",
+        zero_division=0,
+    )
 
 
 def test_short_run_learns(learning_run):
     results = json.loads((learning_run / "results.json").read_text())
     valid = read_csv(learning_run / "save" / "valid.csv")
-    targets = np.array([MSP_CLASS_CODES.index(r["emo_class"]) for r in valid if r["emo_class"]])
+    targets = np.array(
+        [MSP_CLASS_CODES.index(r["emo_class"]) for r in valid if r["emo_class"]]
+    )
     categorical = results["valid"]["categorical"]
     assert categorical["macro_f1"] > max(0.1, 3 * majority_macro_f1(targets))
     assert categorical["uar"] > 0.2  # chance: 1/8
@@ -395,28 +554,66 @@ def test_short_run_learns(learning_run):
 def test_metrics_equal_sklearn_scipy_and_hand_values(learning_run):
     results = json.loads((learning_run / "results.json").read_text())
     for split in ("valid", "test1", "test2"):
-        predictions = {r["FileName"]: r for r in read_csv(learning_run / "predictions" / f"{split}.csv")}
+        predictions = {
+            r["FileName"]: r
+            for r in read_csv(learning_run / "predictions" / f"{split}.csv")
+        }
         manifest = read_csv(learning_run / "save" / f"{split}.csv")
-        assert set(predictions) == {r["ID"] for r in manifest}  # the whole split
+        assert set(predictions) == {
+            r["ID"] for r in manifest
+        }  # the whole split
         probabilities = np.array(
-            [[float(predictions[r["ID"]][c]) for c in MSP_CLASS_NAMES] for r in manifest]
+            [
+                [float(predictions[r["ID"]][c]) for c in MSP_CLASS_NAMES]
+                for r in manifest
+            ]
         )
         labelled = np.array([bool(r["emo_class"]) for r in manifest])
-        targets = np.array([MSP_CLASS_CODES.index(r["emo_class"]) for r in manifest if r["emo_class"]])
+        targets = np.array(
+            [
+                MSP_CLASS_CODES.index(r["emo_class"])
+                for r in manifest
+                if r["emo_class"]
+            ]
+        )
         probs = probabilities[labelled]
         hypotheses = probs.argmax(axis=1)
         scores = results[split]["categorical"]
         assert scores["num_clips"] == labelled.sum()
         assert scores["macro_f1"] == pytest.approx(
-            f1_score(targets, hypotheses, labels=range(8), average="macro", zero_division=0), abs=1e-6)
+            f1_score(
+                targets,
+                hypotheses,
+                labels=range(8),
+                average="macro",
+                zero_division=0,
+            ),
+            abs=1e-6,
+        )
         assert scores["micro_f1"] == pytest.approx(
-            f1_score(targets, hypotheses, labels=range(8), average="micro", zero_division=0), abs=1e-6)
+            f1_score(
+                targets,
+                hypotheses,
+                labels=range(8),
+                average="micro",
+                zero_division=0,
+            ),
+            abs=1e-6,
+        )
         assert scores["uar"] == pytest.approx(
-            recall_score(targets, hypotheses, labels=np.unique(targets), average="macro"), abs=1e-6)
-        assert scores["accuracy"] == pytest.approx(np.mean(targets == hypotheses), abs=1e-6)
+            recall_score(
+                targets, hypotheses, labels=np.unique(targets), average="macro"
+            ),
+            abs=1e-6,
+        )
+        assert scores["accuracy"] == pytest.approx(
+            np.mean(targets == hypotheses), abs=1e-6
+        )
         for k in (2, 3):
             assert scores["top_k_accuracy"][str(k)] == pytest.approx(
-                top_k_accuracy_score(targets, probs, k=k, labels=range(8)), abs=1e-6)
+                top_k_accuracy_score(targets, probs, k=k, labels=range(8)),
+                abs=1e-6,
+            )
 
         # paUAR-X by hand: the share of known speakers whose (k-best) UAR > X %.
         speakers = np.array([r["spk_id"] for r in manifest])[labelled]
@@ -426,25 +623,51 @@ def test_metrics_equal_sklearn_scipy_and_hand_values(learning_run):
             uars = []
             for speaker in sorted(set(speakers) - {"Unknown"}):
                 mine = speakers == speaker
-                recalls = [hit[mine & (targets == c)].mean() for c in np.unique(targets[mine])]
+                recalls = [
+                    hit[mine & (targets == c)].mean()
+                    for c in np.unique(targets[mine])
+                ]
                 uars.append(np.mean(recalls))
             for x in (50, 75):
                 assert scores["pauar"][f"k{k}"][str(x)] == pytest.approx(
-                    100 * np.mean(np.array(uars) > x / 100), abs=1e-6)
+                    100 * np.mean(np.array(uars) > x / 100), abs=1e-6
+                )
 
         # Per gender: sklearn's macro-F1 on that gender's clips.
         genders = np.array([r["gender"] for r in manifest])[labelled]
         for gender, gender_scores in scores["per_gender"].items():
             mine = genders == gender
-            assert gender_scores["macro_f1"] == pytest.approx(f1_score(
-                targets[mine], hypotheses[mine], labels=range(8), average="macro",
-                zero_division=0), abs=1e-6)
+            assert gender_scores["macro_f1"] == pytest.approx(
+                f1_score(
+                    targets[mine],
+                    hypotheses[mine],
+                    labels=range(8),
+                    average="macro",
+                    zero_division=0,
+                ),
+                abs=1e-6,
+            )
 
         # CCC on the 1..7 scale: Lin's formula with scipy's Pearson r.
-        for column, name in zip(DIMENSIONS, ("arousal", "valence", "dominance"), strict=True):
+        for column, name in zip(
+            DIMENSIONS, ("arousal", "valence", "dominance"), strict=True
+        ):
             truth = np.array([1 + 6 * float(r[name]) for r in manifest])
-            predicted = np.array([float(predictions[r["ID"]][column]) for r in manifest])
+            predicted = np.array(
+                [float(predictions[r["ID"]][column]) for r in manifest]
+            )
             r = scipy.stats.pearsonr(truth, predicted)[0]
-            ccc = 2 * r * truth.std() * predicted.std() / (
-                truth.var() + predicted.var() + (truth.mean() - predicted.mean()) ** 2)
-            assert results[split]["dimensional"]["ccc"][name] == pytest.approx(ccc, abs=1e-3)
+            ccc = (
+                2
+                * r
+                * truth.std()
+                * predicted.std()
+                / (
+                    truth.var()
+                    + predicted.var()
+                    + (truth.mean() - predicted.mean()) ** 2
+                )
+            )
+            assert results[split]["dimensional"]["ccc"][name] == pytest.approx(
+                ccc, abs=1e-3
+            )

@@ -28,7 +28,9 @@ def speech_like(seconds=1.5, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     envelope = (np.sin(2 * np.pi * 1.5 * t) > 0) * (0.2 + t)
-    signal = envelope * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(len(t))
+    signal = envelope * np.sin(
+        2 * np.pi * 180 * t
+    ) + 0.01 * rng.standard_normal(len(t))
     return torch.from_numpy(signal).float()
 
 
@@ -36,9 +38,15 @@ def speech_like(seconds=1.5, seed=0):
 def noise_folder(tmp_path):
     """Two noise files: a short one (looped) and a long one in a sub-folder."""
     rng = np.random.default_rng(0)
-    soundfile.write(tmp_path / "short.wav", rng.standard_normal(3000) * 0.1, SAMPLE_RATE)
+    soundfile.write(
+        tmp_path / "short.wav", rng.standard_normal(3000) * 0.1, SAMPLE_RATE
+    )
     (tmp_path / "sub").mkdir()
-    soundfile.write(tmp_path / "sub" / "long.flac", rng.uniform(-0.5, 0.5, 64000), SAMPLE_RATE)
+    soundfile.write(
+        tmp_path / "sub" / "long.flac",
+        rng.uniform(-0.5, 0.5, 64000),
+        SAMPLE_RATE,
+    )
     (tmp_path / "notes.txt").write_text("not audio")
     return tmp_path
 
@@ -61,12 +69,16 @@ def test_snr_is_measured_over_the_valid_samples_of_a_padded_batch():
     batch[1] = long
     lengths = torch.tensor([short.shape[0] / long.shape[0], 1.0])
     source = ColouredNoise(seed=4)
-    noise = torch.stack([source("a", long.shape[0]), source("b", long.shape[0])])
+    noise = torch.stack(
+        [source("a", long.shape[0]), source("b", long.shape[0])]
+    )
     noisy = mix_at_snr(batch, noise, 5.0, lengths)
     assert abs(measured_snr(short, noisy[0, : short.shape[0]]) - 5.0) < 0.1
     assert abs(measured_snr(long, noisy[1]) - 5.0) < 0.1
     # Padding stays silent, and each clip is mixed as it would be alone.
-    assert torch.equal(noisy[0, short.shape[0] :], torch.zeros(long.shape[0] - short.shape[0]))
+    assert torch.equal(
+        noisy[0, short.shape[0] :], torch.zeros(long.shape[0] - short.shape[0])
+    )
     alone = mix_at_snr(short, noise[0, : short.shape[0]], 5.0)
     assert torch.allclose(alone, noisy[0, : short.shape[0]], atol=1e-6)
 
@@ -87,7 +99,9 @@ def test_generated_noise_is_reproducible_per_clip_id():
     a = first("MSP-PODCAST_0001_0008.wav", 20000)
     assert torch.equal(a, again("MSP-PODCAST_0001_0008.wav", 20000))
     assert not torch.allclose(a, first("MSP-PODCAST_0001_0009.wav", 20000))
-    assert not torch.allclose(a, ColouredNoise(seed=12)("MSP-PODCAST_0001_0008.wav", 20000))
+    assert not torch.allclose(
+        a, ColouredNoise(seed=12)("MSP-PODCAST_0001_0008.wav", 20000)
+    )
     # Unit RMS, zero mean: the SNR scaling does the rest.
     assert abs(float(a.pow(2).mean().sqrt()) - 1.0) < 1e-4
     assert abs(float(a.mean())) < 1e-3
@@ -106,7 +120,9 @@ def is_excerpt(noise, file):
     n = len(noise)
     repeats = -(-(len(file) + n) // len(file))
     extended = np.tile(file, repeats)[: len(file) + n]
-    correlation = scipy.signal.correlate(extended, noise, mode="valid", method="fft")
+    correlation = scipy.signal.correlate(
+        extended, noise, mode="valid", method="fft"
+    )
     start = int(np.argmax(correlation[: len(file)]))
     excerpt = extended[start : start + n]
     return np.allclose(noise, excerpt / np.sqrt(np.mean(excerpt**2)), atol=1e-4)
@@ -114,10 +130,15 @@ def is_excerpt(noise, file):
 
 def test_folder_source_loops_short_files_and_crops_long_ones(noise_folder):
     source = NoiseFolder(str(noise_folder), seed=1)
-    assert sorted(p.rsplit("/", 1)[-1] for p in source.files) == ["long.flac", "short.wav"]
+    assert sorted(p.rsplit("/", 1)[-1] for p in source.files) == [
+        "long.flac",
+        "short.wav",
+    ]
     files = {
         "short": soundfile.read(noise_folder / "short.wav", dtype="float32")[0],
-        "long": soundfile.read(noise_folder / "sub" / "long.flac", dtype="float32")[0],
+        "long": soundfile.read(
+            noise_folder / "sub" / "long.flac", dtype="float32"
+        )[0],
     }
     used = set()
     for index in range(20):
@@ -125,8 +146,13 @@ def test_folder_source_loops_short_files_and_crops_long_ones(noise_folder):
         noise = source(clip_id, 10000).numpy()
         assert noise.shape == (10000,)
         # Reproducible: the same clip gets the same noise, in another object too.
-        assert np.array_equal(noise, NoiseFolder(str(noise_folder), seed=1)(clip_id, 10000).numpy())
-        matches = [name for name, file in files.items() if is_excerpt(noise, file)]
+        assert np.array_equal(
+            noise,
+            NoiseFolder(str(noise_folder), seed=1)(clip_id, 10000).numpy(),
+        )
+        matches = [
+            name for name, file in files.items() if is_excerpt(noise, file)
+        ]
         assert len(matches) == 1, clip_id
         used.update(matches)
         if matches == ["short"]:  # 3000 samples looped over 10000
@@ -136,7 +162,9 @@ def test_folder_source_loops_short_files_and_crops_long_ones(noise_folder):
 
 def test_folder_source_mixes_at_the_requested_snr(noise_folder):
     clean = speech_like()
-    noise = NoiseFolder(str(noise_folder))("MSP-PODCAST_0001_0001.wav", clean.shape[0])
+    noise = NoiseFolder(str(noise_folder))(
+        "MSP-PODCAST_0001_0001.wav", clean.shape[0]
+    )
     assert abs(measured_snr(clean, mix_at_snr(clean, noise, 15.0)) - 15.0) < 0.1
 
 
@@ -152,7 +180,9 @@ def test_babble_is_reproducible_and_never_uses_the_clip_itself(tmp_path):
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     for index in range(4):
         path = tmp_path / f"talker{index}.wav"
-        soundfile.write(path, 0.3 * np.sin(2 * np.pi * 200 * (index + 1) * t), SAMPLE_RATE)
+        soundfile.write(
+            path, 0.3 * np.sin(2 * np.pi * 200 * (index + 1) * t), SAMPLE_RATE
+        )
         rows.append(f"talker{index}.wav,1.0,{path}")
     manifest = tmp_path / "train.csv"
     manifest.write_text("\n".join(rows) + "\n")
@@ -160,13 +190,25 @@ def test_babble_is_reproducible_and_never_uses_the_clip_itself(tmp_path):
     noise = babble("talker0.wav", 24000)
     assert noise.shape == (24000,)
     assert float(noise.pow(2).mean()) == pytest.approx(1.0, abs=1e-4)
-    assert torch.equal(noise, BabbleNoise(str(manifest), num_talkers=3, seed=5)("talker0.wav", 24000))
+    assert torch.equal(
+        noise,
+        BabbleNoise(str(manifest), num_talkers=3, seed=5)("talker0.wav", 24000),
+    )
     spectrum = np.abs(np.fft.rfft(noise.numpy()))
     frequencies = np.fft.rfftfreq(24000, 1 / SAMPLE_RATE)
-    level = {f: spectrum[np.argmin(np.abs(frequencies - f))] for f in (200, 400, 600, 800)}
+    level = {
+        f: spectrum[np.argmin(np.abs(frequencies - f))]
+        for f in (200, 400, 600, 800)
+    }
     assert level[200] < 0.01 * min(level[400], level[600], level[800])
     clean = speech_like(1.5)
-    assert abs(measured_snr(clean, mix_at_snr(clean, noise[:clean.shape[0]], 5.0)) - 5.0) < 0.1
+    assert (
+        abs(
+            measured_snr(clean, mix_at_snr(clean, noise[: clean.shape[0]], 5.0))
+            - 5.0
+        )
+        < 0.1
+    )
 
 
 def test_make_noise_source_defaults_to_pink_noise_offline(noise_folder):

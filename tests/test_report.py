@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pytest
 
-from emoshare_sb.classification_metrics import uar_per_speaker
 from emoshare_sb.cli.report import (
     COMPARE23_BASELINE_DEVEL,
     k_best_confusion_matrix,
@@ -16,6 +15,7 @@ from emoshare_sb.cli.report import (
     scores_table,
 )
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
+from emoshare_sb.metrics.classification import uar_per_speaker
 from tests.test_inference import train_tiny_compare23
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +40,11 @@ def table_rows(markdown, section):
     for line in lines[1:]:
         if line.startswith("## "):
             break
-        if line.startswith("| ") and not line.startswith("| emotion") and "---" not in line:
+        if (
+            line.startswith("| ")
+            and not line.startswith("| emotion")
+            and "---" not in line
+        ):
             cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
             rows[cells[0]] = cells[1:]
     return rows
@@ -62,21 +66,32 @@ def test_table_numbers_equal_results_json(report, experiment):
     rows = table_rows((report / "report.md").read_text(), "devel")
     assert list(rows) == COMPARE23_EMOTIONS + ["mean"]
     for emotion, cells in rows.items():
-        expected = [f"{results['devel'][m][emotion]:.3f}" for m in ("spearman", "ccc", "pearson")]
+        expected = [
+            f"{results['devel'][m][emotion]:.3f}"
+            for m in ("spearman", "ccc", "pearson")
+        ]
         assert cells[:3] == expected, emotion
-        baseline = 0.500 if emotion == "mean" else COMPARE23_BASELINE_DEVEL[emotion]
+        baseline = (
+            0.500 if emotion == "mean" else COMPARE23_BASELINE_DEVEL[emotion]
+        )
         assert cells[3] == f"{baseline:.3f}"
 
 
 def test_published_baselines_are_listed(report, experiment):
     results = json.loads((experiment / "results.json").read_text())
     rows = table_rows((report / "report.md").read_text(), "Published")
-    assert rows["this run"] == [f"{results['devel']['spearman']['mean']:.3f}", "n/a"]
+    assert rows["this run"] == [
+        f"{results['devel']['spearman']['mean']:.3f}",
+        "n/a",
+    ]
     published = {system.split(" (")[0]: cells for system, cells in rows.items()}
     assert published["Official baseline"] == ["0.500", "0.514"]
     assert published["HuBERT-Large + MLP, CCC loss"] == ["0.553", "0.579"]
     assert published["HuBERT-Large + CNN-LSTM-attention"] == ["0.523", "n/a"]
-    assert published["wav2vec2-XLSR layer 18, segment ensemble"] == ["n/a", "0.614"]
+    assert published["wav2vec2-XLSR layer 18, segment ensemble"] == [
+        "n/a",
+        "0.614",
+    ]
 
 
 def test_default_report_folder_and_usage_errors(experiment, tmp_path, capsys):
@@ -88,7 +103,10 @@ def test_default_report_folder_and_usage_errors(experiment, tmp_path, capsys):
 
 
 def test_table_without_baseline_for_other_corpora():
-    scores = {m: {"valence": 0.25, "mean": 0.25} for m in ("spearman", "ccc", "pearson")}
+    scores = {
+        m: {"valence": 0.25, "mean": 0.25}
+        for m in ("spearman", "ccc", "pearson")
+    }
     table = scores_table(scores, ["valence"])
     assert "baseline" not in table
     assert re.search(r"\| valence \| 0\.250 \| 0\.250 \| 0\.250 \|", table)
@@ -108,13 +126,17 @@ def test_msp_plots_from_synthetic_arrays(tmp_path):
     assert (one_best.sum(axis=1) == np.bincount(targets, minlength=8)).all()
 
     confusions = tmp_path / "confusion.png"
-    plot_confusion_matrices([one_best, two_best], list("ASHUFDCN"), str(confusions))
+    plot_confusion_matrices(
+        [one_best, two_best], list("ASHUFDCN"), str(confusions)
+    )
     uars = {
         "1-best": uar_per_speaker(targets, probabilities, speakers, k=1),
         "2-best": uar_per_speaker(targets, probabilities, speakers, k=2),
     }
     distribution = tmp_path / "uar.png"
-    plot_uar_distribution(uars, str(distribution), threshold=0.5, title="per-speaker UAR")
+    plot_uar_distribution(
+        uars, str(distribution), threshold=0.5, title="per-speaker UAR"
+    )
     single = tmp_path / "uar_single.png"
     plot_uar_distribution(np.array(list(uars["1-best"].values())), str(single))
     for path in (confusions, distribution, single):

@@ -6,7 +6,11 @@ import os
 import pytest
 import torch
 
-from emoshare_sb.saliency import SaliencyAccumulator, layer_saliency, main
+from emoshare_sb.analysis.saliency import (
+    SaliencyAccumulator,
+    layer_saliency,
+    main,
+)
 
 
 def _reference_saliency(features, targets):
@@ -16,7 +20,9 @@ def _reference_saliency(features, targets):
 
     def corr(a, b):
         a, b = a - a.mean(), b - b.mean()
-        return float((a * b).mean() / (a.pow(2).mean().sqrt() * b.pow(2).mean().sqrt()))
+        return float(
+            (a * b).mean() / (a.pow(2).mean().sqrt() * b.pow(2).mean().sqrt())
+        )
 
     x, y = features.double(), targets.double()
     for k in range(layers):
@@ -41,7 +47,9 @@ def test_matches_a_direct_transcription_of_the_equations():
     feats[:, 1, 0] += targets[:, 0]
     result = layer_saliency(feats, targets)
     expected = _reference_saliency(feats, targets)
-    torch.testing.assert_close(result["per_target"], expected, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(
+        result["per_target"], expected, atol=1e-9, rtol=1e-9
+    )
     torch.testing.assert_close(
         result["saliency"], expected.mean(1), atol=1e-9, rtol=1e-9
     )
@@ -69,7 +77,9 @@ def test_streaming_equals_one_shot_and_constant_dimensions_are_safe():
     targets = torch.randn(64, 2, generator=generator)
     accumulator = SaliencyAccumulator()
     for start in range(0, 64, 10):
-        accumulator.update(feats[start : start + 10], targets[start : start + 10])
+        accumulator.update(
+            feats[start : start + 10], targets[start : start + 10]
+        )
     streamed = accumulator.compute()
     whole = layer_saliency(feats, targets)
     assert streamed["num_clips"] == 64
@@ -84,7 +94,8 @@ def test_streaming_equals_one_shot_and_constant_dimensions_are_safe():
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
     from emoshare_sb.data.compare23 import prepare_compare23
-    from emoshare_sb.synthetic import make_compare23_corpus, make_tiny_ssl_model
+    from emoshare_sb.synthetic.compare23 import make_compare23_corpus
+    from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 
     root = tmp_path_factory.mktemp("saliency")
     corpus = make_compare23_corpus(

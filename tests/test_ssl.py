@@ -12,7 +12,9 @@ from emoshare_sb.lobes.ssl import SSLEncoder
 
 @pytest.fixture(scope="module")
 def encoder(tiny_hubert, tmp_path_factory):
-    return SSLEncoder(tiny_hubert, save_path=str(tmp_path_factory.mktemp("cache")))
+    return SSLEncoder(
+        tiny_hubert, save_path=str(tmp_path_factory.mktemp("cache"))
+    )
 
 
 def test_frozen_encoder_stays_in_eval_and_has_no_gradients(encoder):
@@ -21,13 +23,17 @@ def test_frozen_encoder_stays_in_eval_and_has_no_gradients(encoder):
     assert not any(p.requires_grad for p in encoder.parameters())
 
 
-def test_layerdrop_is_disabled_even_if_the_config_enables_it(tiny_hubert, tmp_path):
+def test_layerdrop_is_disabled_even_if_the_config_enables_it(
+    tiny_hubert, tmp_path
+):
     source = tmp_path / "layerdrop"
     shutil.copytree(tiny_hubert, source)
     config = json.loads((source / "config.json").read_text())
     config["layerdrop"] = 0.9
     (source / "config.json").write_text(json.dumps(config))
-    encoder = SSLEncoder(str(source), str(tmp_path), freeze=False, layer="all").train()
+    encoder = SSLEncoder(
+        str(source), str(tmp_path), freeze=False, layer="all"
+    ).train()
     assert encoder.model.config.layerdrop == 0.0
     wavs = torch.randn(1, 8000)
     counts = {encoder(wavs).shape[0] for _ in range(5)}
@@ -62,17 +68,28 @@ def test_a_clip_encodes_the_same_alone_and_padded_in_a_batch(encoder):
 
 def test_fine_tuned_encoder_trains_all_but_the_cnn(tiny_hubert, tmp_path):
     encoder = SSLEncoder(tiny_hubert, str(tmp_path), freeze=False).train()
-    assert encoder.model.training and not encoder.model.feature_extractor.training
-    trainable = {n.split(".")[1] for n, p in encoder.named_parameters() if p.requires_grad}
+    assert (
+        encoder.model.training and not encoder.model.feature_extractor.training
+    )
+    trainable = {
+        n.split(".")[1]
+        for n, p in encoder.named_parameters()
+        if p.requires_grad
+    }
     assert "feature_extractor" not in trainable and "encoder" in trainable
 
 
 @pytest.mark.parametrize(
     "removed, named",
-    [("model.safetensors", "the weights"), ("preprocessor_config.json", "preprocessor_config.json"),
-     ("config.json", "config.json")],
+    [
+        ("model.safetensors", "the weights"),
+        ("preprocessor_config.json", "preprocessor_config.json"),
+        ("config.json", "config.json"),
+    ],
 )
-def test_an_incomplete_model_folder_fails_clearly(tiny_hubert, tmp_path, removed, named):
+def test_an_incomplete_model_folder_fails_clearly(
+    tiny_hubert, tmp_path, removed, named
+):
     source = tmp_path / "incomplete"
     shutil.copytree(tiny_hubert, source)
     os.remove(source / removed)

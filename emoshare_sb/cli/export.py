@@ -4,8 +4,8 @@
 
     emoshare-export results/ComParE23/hubert_attn/1986 models/compare23_hubert
 
-The folder (see :func:`emoshare_sb.inference.export_model`) loads offline
-with ``emoshare_sb.inference.load_model(<folder>)`` (an
+The folder (see :func:`emoshare_sb.inference.interfaces.export_model`) loads offline
+with ``emoshare_sb.inference.interfaces.load_model(<folder>)`` (an
 ``EmotionShareRegressor`` or a ``VoteDistributionRecognizer``, as the run
 was) or ``emoshare-predict --model <folder>``.
 """
@@ -32,30 +32,43 @@ def main(argv=None):
         description="Write a self-contained, offline-loadable model folder from a "
         "trained experiment (the recipe's --output_folder).",
     )
-    parser.add_argument("experiment_folder", help="the recipe's --output_folder")
+    parser.add_argument(
+        "experiment_folder", help="the recipe's --output_folder"
+    )
     parser.add_argument("export_folder", help="the folder to create")
     parser.add_argument(
-        "--window", type=float, default=None,
+        "--window",
+        type=float,
+        default=None,
         help="default sliding window in seconds (default: the experiment's eval_window, "
         "else 8); 0 scores whole clips",
     )
-    parser.add_argument("--hop", type=float, default=None, help="hop between windows, seconds")
     parser.add_argument(
-        "--encoder_source", default=None,
+        "--hop", type=float, default=None, help="hop between windows, seconds"
+    )
+    parser.add_argument(
+        "--encoder_source",
+        default=None,
         help="read the SSL encoder from here instead of the experiment's ssl_source",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing folder"
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
 
-    from emoshare_sb.inference import export_model
+    from emoshare_sb.inference.interfaces import export_model
 
     try:
         folder = export_model(
-            args.experiment_folder, args.export_folder, args.window, args.hop,
-            args.encoder_source, args.overwrite,
+            args.experiment_folder,
+            args.export_folder,
+            args.window,
+            args.hop,
+            args.encoder_source,
+            args.overwrite,
         )
     except (ValueError, FileExistsError, OSError) as err:
         print(f"emoshare-export: error: {err}", file=sys.stderr)

@@ -21,7 +21,7 @@ Output files are written atomically. The model runs on the CPU unless
 ``--device`` says otherwise.
 
 The model's inference class is found from the folder
-(:func:`emoshare_sb.inference.load_model`), so the same command serves both
+(:func:`emoshare_sb.inference.interfaces.load_model`), so the same command serves both
 recipes. Columns after ``file,segment,start,end`` are the model's
 ``prediction_columns``: the emotion shares for a ComParE model; for an
 MSP-Podcast model ``class`` (the most probable class), the eight class
@@ -40,11 +40,21 @@ import sys
 
 from tqdm import tqdm
 
-from emoshare_sb.io import atomic_write
+from emoshare_sb.utils.io import atomic_write
 
 AUDIO_EXTENSIONS = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3",
-    ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".au",
+    ".caf",
+    ".w64",
+    ".rf64",
 )
 LIST_COLUMNS = ("path", "wav", "file", "filename")
 
@@ -74,7 +84,10 @@ def find_inputs(arguments, extensions=AUDIO_EXTENSIONS):
     >>> tmp = getfixture("tmpdir")
     >>> _ = (tmp / "a.wav").write(""), (tmp / "notes.txt").write("")
     >>> _ = (tmp / "list.csv").write("path\\nb.flac\\n")
-    >>> [os.path.basename(p) for p in find_inputs([str(tmp), str(tmp / "list.csv")])]
+    >>> [
+    ...     os.path.basename(p)
+    ...     for p in find_inputs([str(tmp), str(tmp / "list.csv")])
+    ... ]
     ['a.wav', 'b.flac']
     """
     files = []
@@ -140,8 +153,13 @@ def csv_rows(result, names):
 
     Example
     -------
-    >>> result = {"file": "a.wav", "duration": 2.0, "error": None, "windows": [{}],
-    ...           "summary": {"class": "Sad", "Sad": 0.75, "Happy": 0.25}}
+    >>> result = {
+    ...     "file": "a.wav",
+    ...     "duration": 2.0,
+    ...     "error": None,
+    ...     "windows": [{}],
+    ...     "summary": {"class": "Sad", "Sad": 0.75, "Happy": 0.25},
+    ... }
     >>> csv_rows(result, ["class", "Sad", "Happy"])[0]["class"]
     'Sad'
     >>> csv_rows(result, ["class", "Sad", "Happy"])[0]["Sad"]
@@ -149,21 +167,39 @@ def csv_rows(result, names):
     """
     if result["error"] is not None:
         return [{"file": result["file"], "error": result["error"]}]
-    rows = [_csv_row(result["file"], "clip", 0.0, result["duration"], result["summary"], names)]
+    rows = [
+        _csv_row(
+            result["file"],
+            "clip",
+            0.0,
+            result["duration"],
+            result["summary"],
+            names,
+        )
+    ]
     if len(result["windows"]) > 1:
         rows.extend(
-            _csv_row(result["file"], index, w["start"], w["end"], w["values"], names)
+            _csv_row(
+                result["file"], index, w["start"], w["end"], w["values"], names
+            )
             for index, w in enumerate(result["windows"])
         )
     return rows
 
 
 def _csv_row(file, segment, start, end, values, names):
-    row = {"file": file, "segment": segment, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+    row = {
+        "file": file,
+        "segment": segment,
+        "start": f"{start:.3f}",
+        "end": f"{end:.3f}",
+    }
     # Scores with 6 decimals; labels (an MSP model's 1-best class) as they are.
     row.update(
         {
-            name: f"{values[name]:.6f}" if isinstance(values[name], float) else values[name]
+            name: f"{values[name]:.6f}"
+            if isinstance(values[name], float)
+            else values[name]
             for name in names
         }
     )
@@ -175,7 +211,7 @@ def score_files(model, files, progress=True):
 
     Arguments
     ---------
-    model : emoshare_sb.inference.EmotionShareRegressor
+    model : emoshare_sb.inference.interfaces.EmotionShareRegressor
         A loaded model.
     files : list of str
         Audio files.
@@ -189,7 +225,13 @@ def score_files(model, files, progress=True):
         ``error`` is None or the reason the file failed.
     """
     results = []
-    bar = tqdm(files, desc="Scoring", unit="file", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        files,
+        desc="Scoring",
+        unit="file",
+        disable=not progress,
+        file=sys.stderr,
+    )
     for path in bar:
         try:
             if not os.path.isfile(path):
@@ -201,7 +243,13 @@ def score_files(model, files, progress=True):
                 reason = f"{path}: {reason}"
             tqdm.write(f"FAILED {reason}", file=sys.stderr)
             results.append(
-                {"file": path, "duration": None, "summary": None, "windows": None, "error": reason}
+                {
+                    "file": path,
+                    "duration": None,
+                    "summary": None,
+                    "windows": None,
+                    "error": reason,
+                }
             )
             continue
         results.append(
@@ -259,29 +307,47 @@ def build_parser():
         description="Score audio files with a trained emoshare_sb model "
         "(an exported folder or a recipe's output folder).",
     )
-    parser.add_argument("inputs", nargs="+", help="audio files, folders or CSV lists of files")
     parser.add_argument(
-        "-m", "--model", required=True,
+        "inputs", nargs="+", help="audio files, folders or CSV lists of files"
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        required=True,
         help="exported model folder or trained experiment folder (--output_folder)",
     )
-    parser.add_argument("-o", "--output", help="output file (default: standard output)")
     parser.add_argument(
-        "--format", choices=("csv", "json"),
+        "-o", "--output", help="output file (default: standard output)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "json"),
         help="output format (default: from the output's extension, else csv)",
     )
     parser.add_argument(
-        "--window", type=float, default=None,
+        "--window",
+        type=float,
+        default=None,
         help="sliding window in seconds (default: the model's); 0 scores whole files",
     )
     parser.add_argument(
-        "--hop", type=float, default=None,
+        "--hop",
+        type=float,
+        default=None,
         help="hop between windows in seconds (default: the model's, or half of --window)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     parser.add_argument(
-        "--batch_size", type=int, default=8, help="windows scored together (default 8)"
+        "--device", default="cpu", help="cpu (default), cuda, cuda:1, ..."
     )
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=8,
+        help="windows scored together (default 8)",
+    )
+    parser.add_argument(
+        "--no_progress", action="store_true", help="no progress bar"
+    )
     return parser
 
 
@@ -321,7 +387,9 @@ def main(argv=None):
         "window": model.hparams.window,
         "hop": model.hparams.hop,
     }
-    text = format_output(results, model.prediction_columns, output_format, model_info)
+    text = format_output(
+        results, model.prediction_columns, output_format, model_info
+    )
     if args.output:
         with atomic_write(args.output, "w", newline="") as handle:
             handle.write(text)
@@ -342,7 +410,7 @@ def _output_format(args):
 
 
 def _load(args):
-    from emoshare_sb.inference import load_model
+    from emoshare_sb.inference.interfaces import load_model
 
     overrides = {}
     if args.window is not None:
@@ -350,15 +418,21 @@ def _load(args):
     if args.hop is not None:
         overrides["hop"] = args.hop
     elif args.window:
-        overrides["hop"] = args.window / 2  # half-overlapping windows by default
+        overrides["hop"] = (
+            args.window / 2
+        )  # half-overlapping windows by default
     try:
         model = load_model(args.model, device=args.device, overrides=overrides)
     except (ValueError, FileNotFoundError, OSError) as err:
-        raise UsageError(f"cannot load the model from '{args.model}': {err}") from err
+        raise UsageError(
+            f"cannot load the model from '{args.model}': {err}"
+        ) from err
     model.window_batch_size = args.batch_size
     window, hop = model.hparams.window, model.hparams.hop
     if window and hop is not None and not 0 < hop <= window:
-        raise UsageError(f"--hop must be in (0, window], got window={window}, hop={hop}")
+        raise UsageError(
+            f"--hop must be in (0, window], got window={window}, hop={hop}"
+        )
     return model
 
 

@@ -52,10 +52,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from emoshare_sb.classification_metrics import uar_per_speaker
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
-from emoshare_sb.io import atomic_write
+from emoshare_sb.metrics.classification import uar_per_speaker
+from emoshare_sb.utils.io import atomic_write
 
 METRICS = (("spearman", "Spearman"), ("ccc", "CCC"), ("pearson", "Pearson"))
 
@@ -73,7 +73,11 @@ COMPARE23_PUBLISHED = (
     ("Official baseline (wav2vec2 + SVR)", 0.500, 0.514),
     ("HuBERT-Large + MLP, CCC loss (Atmaja & Sasou)", 0.553, 0.579),
     ("HuBERT-Large + CNN-LSTM-attention (Mohapatra et al.)", 0.523, None),
-    ("wav2vec2-XLSR layer 18, segment ensemble (Porjazovski et al., Aalto)", None, 0.614),
+    (
+        "wav2vec2-XLSR layer 18, segment ensemble (Porjazovski et al., Aalto)",
+        None,
+        0.614,
+    ),
 )
 COMPARE23_BASELINE_MEAN = {"devel": 0.500, "test": 0.514}
 
@@ -111,7 +115,10 @@ def scores_table(scores, names, baseline=None):
 
     Example
     -------
-    >>> scores = {m: {"Anger": 0.5, "mean": 0.5} for m in ("spearman", "ccc", "pearson")}
+    >>> scores = {
+    ...     m: {"Anger": 0.5, "mean": 0.5}
+    ...     for m in ("spearman", "ccc", "pearson")
+    ... }
     >>> print(scores_table(scores, ["Anger"], {"Anger": 0.428, "mean": 0.5}))
     | emotion | Spearman | CCC | Pearson | baseline Spearman |
     |---|---|---|---|---|
@@ -146,12 +153,18 @@ def published_table(results):
     str
         A Markdown table.
     """
+
     def mean_of(split):
         scores = results.get(split)
         return None if not scores else scores["spearman"]["mean"]
 
-    lines = ["| system | devel mean Spearman | test mean Spearman |", "|---|---|---|"]
-    lines.append(f"| **this run** | **{fmt(mean_of('devel'))}** | **{fmt(mean_of('test'))}** |")
+    lines = [
+        "| system | devel mean Spearman | test mean Spearman |",
+        "|---|---|---|",
+    ]
+    lines.append(
+        f"| **this run** | **{fmt(mean_of('devel'))}** | **{fmt(mean_of('test'))}** |"
+    )
     for system, devel, test in COMPARE23_PUBLISHED:
         lines.append(f"| {system} | {fmt(devel)} | {fmt(test)} |")
     return "\n".join(lines)
@@ -175,10 +188,17 @@ def read_split(output_folder, split, names):
         ``(ids, y_true [N, D], y_pred [N, D])``; ``y_true`` is NaN where the
         manifest has no label.
     """
-    with open(os.path.join(output_folder, "save", f"{split}.csv"), newline="") as handle:
-        truth = {row["ID"]: [float(row[n]) for n in names] for row in csv.DictReader(handle)}
+    with open(
+        os.path.join(output_folder, "save", f"{split}.csv"), newline=""
+    ) as handle:
+        truth = {
+            row["ID"]: [float(row[n]) for n in names]
+            for row in csv.DictReader(handle)
+        }
     ids, y_true, y_pred = [], [], []
-    with open(os.path.join(output_folder, "predictions", f"{split}.csv"), newline="") as handle:
+    with open(
+        os.path.join(output_folder, "predictions", f"{split}.csv"), newline=""
+    ) as handle:
         for row in csv.DictReader(handle):
             ids.append(row["filename"])
             y_true.append(truth[row["filename"]])
@@ -225,7 +245,10 @@ def plot_scatter(y_true, y_pred, names, path, title=None, correlations=None):
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
     """
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    y_true, y_pred = (
+        np.asarray(y_true, dtype=float),
+        np.asarray(y_pred, dtype=float),
+    )
     columns = math.ceil(math.sqrt(len(names)))
     rows = math.ceil(len(names) / columns)
     figure = Figure(figsize=(3.2 * columns, 3.0 * rows))
@@ -236,11 +259,23 @@ def plot_scatter(y_true, y_pred, names, path, title=None, correlations=None):
     low, high = low - margin, high + margin
     for index, name in enumerate(names):
         ax = axes[index]
-        ax.scatter(y_true[:, index], y_pred[:, index], s=8, alpha=0.5, linewidths=0)
-        ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle="--")
+        ax.scatter(
+            y_true[:, index], y_pred[:, index], s=8, alpha=0.5, linewidths=0
+        )
+        ax.plot(
+            [low, high],
+            [low, high],
+            color="grey",
+            linewidth=0.8,
+            linestyle="--",
+        )
         ax.set_xlim(low, high)
         ax.set_ylim(low, high)
-        label = name if correlations is None else f"{name} (ρ = {fmt(correlations.get(name))})"
+        label = (
+            name
+            if correlations is None
+            else f"{name} (ρ = {fmt(correlations.get(name))})"
+        )
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("true", fontsize=8)
         ax.set_ylabel("predicted", fontsize=8)
@@ -253,7 +288,9 @@ def plot_scatter(y_true, y_pred, names, path, title=None, correlations=None):
     save_figure(figure, path)
 
 
-def plot_bars(values, names, path, baseline=None, title=None, ylabel="Spearman ρ"):
+def plot_bars(
+    values, names, path, baseline=None, title=None, ylabel="Spearman ρ"
+):
     """Per-output bars of a score, next to a baseline's where given.
 
     Arguments
@@ -274,7 +311,12 @@ def plot_bars(values, names, path, baseline=None, title=None, ylabel="Spearman �
     Example
     -------
     >>> path = str(getfixture("tmpdir") / "bars.png")
-    >>> plot_bars({"a": 0.5, "b": 0.6}, ["a", "b"], path, baseline={"a": 0.4, "b": 0.5})
+    >>> plot_bars(
+    ...     {"a": 0.5, "b": 0.6},
+    ...     ["a", "b"],
+    ...     path,
+    ...     baseline={"a": 0.4, "b": 0.5},
+    ... )
     >>> os.path.getsize(path) > 0
     True
     """
@@ -287,9 +329,20 @@ def plot_bars(values, names, path, baseline=None, title=None, ylabel="Spearman �
     ours = [_nan_if_none(values.get(n)) for n in names]
     ax.bar(x - offset, ours, width, label="this run")
     if per_name:
-        ax.bar(x + offset, [_nan_if_none(baseline.get(n)) for n in names], width, label="baseline")
+        ax.bar(
+            x + offset,
+            [_nan_if_none(baseline.get(n)) for n in names],
+            width,
+            label="baseline",
+        )
     elif baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="baseline (mean)")
+        ax.axhline(
+            baseline,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label="baseline (mean)",
+        )
     ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.axhline(0.0, color="black", linewidth=0.5)
@@ -330,14 +383,18 @@ def k_best_confusion_matrix(targets, probabilities, k=1):
     """
     from sklearn.metrics import confusion_matrix
 
-    from emoshare_sb.classification_metrics import k_best_predictions
+    from emoshare_sb.metrics.classification import k_best_predictions
 
     probabilities = np.asarray(probabilities, dtype=float)
     hypotheses = k_best_predictions(targets, probabilities, k)
-    return confusion_matrix(targets, hypotheses, labels=np.arange(probabilities.shape[1]))
+    return confusion_matrix(
+        targets, hypotheses, labels=np.arange(probabilities.shape[1])
+    )
 
 
-def plot_confusion_matrices(matrices, class_names, path, titles=("1-best", "2-best")):
+def plot_confusion_matrices(
+    matrices, class_names, path, titles=("1-best", "2-best")
+):
     """Row-normalised confusion matrices side by side (Mitra et al., Fig. 4).
 
     Arguments
@@ -355,7 +412,9 @@ def plot_confusion_matrices(matrices, class_names, path, titles=("1-best", "2-be
     -------
     >>> path = str(getfixture("tmpdir") / "cm.png")
     >>> cm = np.array([[5, 1], [2, 4]])
-    >>> plot_confusion_matrices([cm, cm + np.eye(2, dtype=int)], ["A", "S"], path)
+    >>> plot_confusion_matrices(
+    ...     [cm, cm + np.eye(2, dtype=int)], ["A", "S"], path
+    ... )
     >>> os.path.getsize(path) > 0
     True
     """
@@ -364,11 +423,18 @@ def plot_confusion_matrices(matrices, class_names, path, titles=("1-best", "2-be
     axes = np.atleast_1d(figure.subplots(1, len(matrices)))
     for ax, matrix, title in zip(axes, matrices, titles, strict=True):
         totals = matrix.sum(axis=1, keepdims=True)
-        shares = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+        shares = np.divide(
+            matrix, totals, out=np.zeros_like(matrix), where=totals > 0
+        )
         image = ax.imshow(shares, vmin=0.0, vmax=1.0, cmap="Blues")
         for (row, column), share in np.ndenumerate(shares):
             ax.text(
-                column, row, f"{share:.2f}", ha="center", va="center", fontsize=7,
+                column,
+                row,
+                f"{share:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
                 color="white" if share > 0.5 else "black",
             )
         ticks = np.arange(len(class_names))
@@ -388,7 +454,7 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
     ---------
     uars : array-like or dict
         Per-speaker UAR values in [0, 1] (e.g. the values of
-        :func:`emoshare_sb.classification_metrics.uar_per_speaker`), or
+        :func:`emoshare_sb.metrics.classification.uar_per_speaker`), or
         ``{label: values}`` to overlay several (1-best, 2-best, ...).
     path : str
         The PNG file to write.
@@ -403,7 +469,11 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
     -------
     >>> path = str(getfixture("tmpdir") / "uar.png")
     >>> rng = np.random.default_rng(0)
-    >>> plot_uar_distribution({"1-best": rng.random(30), "2-best": rng.random(30)}, path, threshold=0.5)
+    >>> plot_uar_distribution(
+    ...     {"1-best": rng.random(30), "2-best": rng.random(30)},
+    ...     path,
+    ...     threshold=0.5,
+    ... )
     >>> os.path.getsize(path) > 0
     True
     """
@@ -412,13 +482,20 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
     ax = figure.subplots()
     edges = np.linspace(0.0, 1.0, bins + 1)
     arrays = [
-        np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=float)
+        np.asarray(
+            list(values.values()) if isinstance(values, dict) else values,
+            dtype=float,
+        )
         for values in series.values()
     ]
     # Side-by-side bars per bin: overlaid series would hide one another.
     ax.hist(
-        arrays, bins=edges,
-        label=[f"{label} (n = {len(values)})" for label, values in zip(series, arrays, strict=True)],
+        arrays,
+        bins=edges,
+        label=[
+            f"{label} (n = {len(values)})"
+            for label, values in zip(series, arrays, strict=True)
+        ],
     )
     thresholds = [] if threshold is None else np.atleast_1d(threshold)
     for value in thresholds:
@@ -438,7 +515,9 @@ def plot_uar_distribution(uars, path, bins=10, title=None, threshold=None):
 MSP_SPLIT_NAME = re.compile(r"^(valid|test\d+)(_snr[-+.\d]+db)?$")
 PAUAR_HYPOTHESES = ("1", "2", "3")
 PAUAR_THRESHOLDS = ("50", "75")
-MSP_CHALLENGE_TEST3_MACRO_F1 = "baseline 0.311; best Odyssey 2024 0.357; Interspeech 2025 about 0.41"
+MSP_CHALLENGE_TEST3_MACRO_F1 = (
+    "baseline 0.311; best Odyssey 2024 0.357; Interspeech 2025 about 0.41"
+)
 MSP_TEST1_VALENCE_CCC = "0.638 (Wagner et al.); 0.676 (Wav2Small teacher)"
 # Mitra et al., WavLM TC-GRU, CCC arousal/valence/dominance (their Table 1).
 MITRA_WAVLM_CCC = {
@@ -469,7 +548,8 @@ def is_msp_results(results):
     False
     """
     return any(
-        isinstance(scores, dict) and {"categorical", "dimensional"} <= set(scores)
+        isinstance(scores, dict)
+        and {"categorical", "dimensional"} <= set(scores)
         for scores in results.values()
     )
 
@@ -491,7 +571,9 @@ def msp_splits(results):
 
     Example
     -------
-    >>> msp_splits({"ssl_layer": None, "valid": {"categorical": {}}, "test3": None})
+    >>> msp_splits(
+    ...     {"ssl_layer": None, "valid": {"categorical": {}}, "test3": None}
+    ... )
     (['valid'], ['test3'])
     """
     names = [name for name in results if MSP_SPLIT_NAME.match(name)]
@@ -548,8 +630,15 @@ def msp_categorical_table(results, splits):
         A Markdown table; ``clips`` counts the clips with a consensus class.
     """
     header = [
-        "split", "clips", "macro-F1", "micro-F1", "macro precision", "UAR", "accuracy",
-        "2-best accuracy", "3-best accuracy",
+        "split",
+        "clips",
+        "macro-F1",
+        "micro-F1",
+        "macro precision",
+        "UAR",
+        "accuracy",
+        "2-best accuracy",
+        "3-best accuracy",
     ]
     rows = []
     for split in splits:
@@ -557,7 +646,16 @@ def msp_categorical_table(results, splits):
         top_k = scores.get("top_k_accuracy", {})
         rows.append(
             [split, str(scores.get("num_clips", 0))]
-            + [fmt(scores.get(key)) for key in ("macro_f1", "micro_f1", "macro_precision", "uar", "accuracy")]
+            + [
+                fmt(scores.get(key))
+                for key in (
+                    "macro_f1",
+                    "micro_f1",
+                    "macro_precision",
+                    "uar",
+                    "accuracy",
+                )
+            ]
             + [fmt(top_k.get("2")), fmt(top_k.get("3"))]
         )
     return markdown_table(header, rows)
@@ -578,12 +676,23 @@ def msp_dimensional_table(results, splits):
     str
         A Markdown table.
     """
-    names = [n for n in results[splits[0]]["dimensional"]["ccc"] if n != "mean"] if splits else []
+    names = (
+        [n for n in results[splits[0]]["dimensional"]["ccc"] if n != "mean"]
+        if splits
+        else []
+    )
     rows = []
     for split in splits:
         dimensional = results[split]["dimensional"]
         rows.append(
-            [split, str(dimensional.get("num_clips", results[split].get("num_clips")))]
+            [
+                split,
+                str(
+                    dimensional.get(
+                        "num_clips", results[split].get("num_clips")
+                    )
+                ),
+            ]
             + [fmt(dimensional["ccc"].get(name)) for name in [*names, "mean"]]
         )
     return markdown_table(["split", "clips", *names, "mean CCC"], rows)
@@ -605,7 +714,9 @@ def msp_speaker_table(results, splits):
         A Markdown table.
     """
     header = ["split", "speakers"] + [
-        f"paUAR-{x} {k}-best" for k in PAUAR_HYPOTHESES for x in PAUAR_THRESHOLDS
+        f"paUAR-{x} {k}-best"
+        for k in PAUAR_HYPOTHESES
+        for x in PAUAR_THRESHOLDS
     ]
     rows = []
     for split in splits:
@@ -638,8 +749,15 @@ def msp_gender_table(results, splits):
         A Markdown table.
     """
     header = [
-        "split", "gender", "clips", "macro-F1", "UAR", "accuracy",
-        "paUAR-50 1-best", "paUAR-75 1-best", "mean CCC",
+        "split",
+        "gender",
+        "clips",
+        "macro-F1",
+        "UAR",
+        "accuracy",
+        "paUAR-50 1-best",
+        "paUAR-75 1-best",
+        "mean CCC",
     ]
     rows = []
     for split in splits:
@@ -650,7 +768,10 @@ def msp_gender_table(results, splits):
             pauar = scores.get("pauar", {}).get("k1", {})
             rows.append(
                 [split, gender, str(scores.get("num_clips", 0))]
-                + [fmt(scores.get(key)) for key in ("macro_f1", "uar", "accuracy")]
+                + [
+                    fmt(scores.get(key))
+                    for key in ("macro_f1", "uar", "accuracy")
+                ]
                 + [_percent(pauar.get(x)) for x in PAUAR_THRESHOLDS]
                 + [fmt(dimensional.get(gender, {}).get("ccc", {}).get("mean"))]
             )
@@ -686,8 +807,11 @@ def msp_averaging_table(results, splits):
             ]
         )
     header = [
-        "split", "macro-F1 averaged", "macro-F1 best checkpoint",
-        "mean CCC averaged", "mean CCC best checkpoint",
+        "split",
+        "macro-F1 averaged",
+        "macro-F1 best checkpoint",
+        "mean CCC averaged",
+        "mean CCC best checkpoint",
     ]
     return markdown_table(header, rows)
 
@@ -710,17 +834,22 @@ def msp_anchor_table(results):
     str
         A Markdown table: anchor, published, this run.
     """
+
     def ccc(split, names=("arousal", "valence", "dominance")):
         scores = results.get(split)
         if not scores:
             return "n/a"
-        return " / ".join(fmt(scores["dimensional"]["ccc"].get(name)) for name in names)
+        return " / ".join(
+            fmt(scores["dimensional"]["ccc"].get(name)) for name in names
+        )
 
     def pauar(k, x):
         scores = results.get("test1")
         if not scores:
             return "n/a"
-        return _percent(scores["categorical"].get("pauar", {}).get(f"k{k}", {}).get(x))
+        return _percent(
+            scores["categorical"].get("pauar", {}).get(f"k{k}", {}).get(x)
+        )
 
     if results.get("test3"):
         test3 = fmt(results["test3"]["categorical"].get("macro_f1"))
@@ -729,22 +858,41 @@ def msp_anchor_table(results):
     else:
         test3 = "n/a: no Test3 in this release"
     rows = [
-        ["Categorical macro-F1, Test3 (challenge score)", MSP_CHALLENGE_TEST3_MACRO_F1, test3],
-        ["Valence CCC, Test1", MSP_TEST1_VALENCE_CCC, ccc("test1", ("valence",))],
         [
-            "CCC arousal / valence / dominance, Test1 (Mitra et al., WavLM TC-GRU)",
-            MITRA_WAVLM_CCC["test1"], ccc("test1"),
+            "Categorical macro-F1, Test3 (challenge score)",
+            MSP_CHALLENGE_TEST3_MACRO_F1,
+            test3,
         ],
         [
-            "the same, Test1 + noise at 15 dB SNR", MITRA_WAVLM_CCC["test1_snr15db"],
+            "Valence CCC, Test1",
+            MSP_TEST1_VALENCE_CCC,
+            ccc("test1", ("valence",)),
+        ],
+        [
+            "CCC arousal / valence / dominance, Test1 (Mitra et al., WavLM TC-GRU)",
+            MITRA_WAVLM_CCC["test1"],
+            ccc("test1"),
+        ],
+        [
+            "the same, Test1 + noise at 15 dB SNR",
+            MITRA_WAVLM_CCC["test1_snr15db"],
             ccc("test1_snr15db"),
         ],
         [
-            "the same, Test1 + noise at 5 dB SNR", MITRA_WAVLM_CCC["test1_snr5db"],
+            "the same, Test1 + noise at 5 dB SNR",
+            MITRA_WAVLM_CCC["test1_snr5db"],
             ccc("test1_snr5db"),
         ],
-        ["paUAR-50, 1-best, Test1 (Mitra et al.)", "about 60 %", pauar(1, "50")],
-        ["paUAR-75, 1-best, Test1 (Mitra et al.)", "below 10 % (5 % on Eval1.11)", pauar(1, "75")],
+        [
+            "paUAR-50, 1-best, Test1 (Mitra et al.)",
+            "about 60 %",
+            pauar(1, "50"),
+        ],
+        [
+            "paUAR-75, 1-best, Test1 (Mitra et al.)",
+            "below 10 % (5 % on Eval1.11)",
+            pauar(1, "75"),
+        ],
         [
             "paUAR-75, 2-best / 3-best, Test1 (Mitra et al.)",
             "> 28 % / 46 % (Sec. 4); > 60 % / > 85 % (conclusion)",
@@ -775,7 +923,9 @@ def read_msp_split(output_folder, split, class_names=MSP_CLASS_NAMES):
         indices) and ``speakers`` ``[N]``, for the clips whose consensus is
         one of the classes (as the recipe's categorical metrics).
     """
-    manifest = os.path.join(output_folder, "save", f"{split.split('_snr')[0]}.csv")
+    manifest = os.path.join(
+        output_folder, "save", f"{split.split('_snr')[0]}.csv"
+    )
     with open(manifest, newline="") as handle:
         truth = {row["ID"]: row for row in csv.DictReader(handle)}
     ids, probabilities, targets, speakers = [], [], [], []
@@ -783,7 +933,9 @@ def read_msp_split(output_folder, split, class_names=MSP_CLASS_NAMES):
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             clip = truth[row["FileName"]]
-            if clip["emo_class"] not in MSP_CLASS_CODES:  # O, X or none: no class
+            if (
+                clip["emo_class"] not in MSP_CLASS_CODES
+            ):  # O, X or none: no class
                 continue
             ids.append(row["FileName"])
             probabilities.append([float(row[name]) for name in class_names])
@@ -791,13 +943,17 @@ def read_msp_split(output_folder, split, class_names=MSP_CLASS_NAMES):
             speakers.append(clip["spk_id"])
     return {
         "ids": ids,
-        "probabilities": np.array(probabilities, dtype=float).reshape(-1, len(class_names)),
+        "probabilities": np.array(probabilities, dtype=float).reshape(
+            -1, len(class_names)
+        ),
         "targets": np.array(targets, dtype=int),
         "speakers": np.array(speakers, dtype=str),
     }
 
 
-def plot_msp_split(output_folder, split, report_folder, class_names=MSP_CLASS_NAMES):
+def plot_msp_split(
+    output_folder, split, report_folder, class_names=MSP_CLASS_NAMES
+):
     """Writes the confusion matrices and the per-speaker UAR plot of a split.
 
     Arguments
@@ -821,16 +977,30 @@ def plot_msp_split(output_folder, split, report_folder, class_names=MSP_CLASS_NA
     data = read_msp_split(output_folder, split, class_names)
     targets, probabilities = data["targets"], data["probabilities"]
     confusion = os.path.join(report_folder, f"confusion_{split}.png")
-    matrices = [k_best_confusion_matrix(targets, probabilities, k) for k in (1, 2)]
-    codes = MSP_CLASS_CODES if list(class_names) == MSP_CLASS_NAMES else class_names
-    plot_confusion_matrices(matrices, codes, confusion, titles=(f"{split}: 1-best", f"{split}: 2-best"))
+    matrices = [
+        k_best_confusion_matrix(targets, probabilities, k) for k in (1, 2)
+    ]
+    codes = (
+        MSP_CLASS_CODES if list(class_names) == MSP_CLASS_NAMES else class_names
+    )
+    plot_confusion_matrices(
+        matrices,
+        codes,
+        confusion,
+        titles=(f"{split}: 1-best", f"{split}: 2-best"),
+    )
     data["uars"] = {
-        f"{k}-best": uar_per_speaker(targets, probabilities, data["speakers"], k=int(k))
+        f"{k}-best": uar_per_speaker(
+            targets, probabilities, data["speakers"], k=int(k)
+        )
         for k in PAUAR_HYPOTHESES
     }
     speaker_uar = os.path.join(report_folder, f"speaker_uar_{split}.png")
     plot_uar_distribution(
-        data["uars"], speaker_uar, title=f"{split}: UAR per speaker", threshold=(0.5, 0.75)
+        data["uars"],
+        speaker_uar,
+        title=f"{split}: UAR per speaker",
+        threshold=(0.5, 0.75),
     )
     return confusion, speaker_uar, data
 
@@ -859,12 +1029,19 @@ def write_msp_report(output_folder, report_folder=None, results=None):
     class_names = results.get("classes") or MSP_CLASS_NAMES
     scored, unlabelled = msp_splits(results)
 
-    lines = [f"# Results of `{os.path.abspath(output_folder)}` (MSP-Podcast)", ""]
+    lines = [
+        f"# Results of `{os.path.abspath(output_folder)}` (MSP-Podcast)",
+        "",
+    ]
     if results.get("ssl_source"):
         layer = results.get("ssl_layer")
         lines.append(
             f"SSL encoder: `{results['ssl_source']}`"
-            + (f", hidden state {layer}." if layer is not None else ", last hidden state.")
+            + (
+                f", hidden state {layer}."
+                if layer is not None
+                else ", last hidden state."
+            )
         )
     if results.get("categorical_loss"):
         lines.append(f"Categorical loss: `{results['categorical_loss']}`.")
@@ -888,19 +1065,37 @@ def write_msp_report(output_folder, report_folder=None, results=None):
             "",
         ]
     lines += [
-        "## Categorical", "", msp_categorical_table(results, scored), "",
-        "## Dimensional (CCC)", "", msp_dimensional_table(results, scored), "",
-        "## Across speakers (paUAR-X: % of known speakers whose UAR is above X %)", "",
-        msp_speaker_table(results, scored), "",
-        "## Per gender", "", msp_gender_table(results, scored), "",
-        "## Averaged model and best checkpoint", "", msp_averaging_table(results, scored), "",
-        "## Published anchors", "", msp_anchor_table(results), "",
+        "## Categorical",
+        "",
+        msp_categorical_table(results, scored),
+        "",
+        "## Dimensional (CCC)",
+        "",
+        msp_dimensional_table(results, scored),
+        "",
+        "## Across speakers (paUAR-X: % of known speakers whose UAR is above X %)",
+        "",
+        msp_speaker_table(results, scored),
+        "",
+        "## Per gender",
+        "",
+        msp_gender_table(results, scored),
+        "",
+        "## Averaged model and best checkpoint",
+        "",
+        msp_averaging_table(results, scored),
+        "",
+        "## Published anchors",
+        "",
+        msp_anchor_table(results),
+        "",
         "Published numbers: shared/FORMATS.md (challenges) and Mitra et al., "
         "shared/papers/003 (Table 1, Sec. 4, conclusion); they train on other "
         "releases and Mitra et al. score 6 emotions, so they are anchors, not "
         "like-for-like baselines.",
         "",
-        "## Confusion matrices and per-speaker UAR", "",
+        "## Confusion matrices and per-speaker UAR",
+        "",
         "Rows are the consensus class, columns the hypothesis; each row is "
         "normalised. With 2-best a clip counts as right when its class is one "
         "of its two most probable (Mitra et al., Fig. 5). The histograms count "
@@ -914,7 +1109,10 @@ def write_msp_report(output_folder, report_folder=None, results=None):
             confusion, speaker_uar, data = plot_msp_split(
                 output_folder, split, report_folder, class_names
             )
-        except (OSError, KeyError) as err:  # a folder without predictions or manifests
+        except (
+            OSError,
+            KeyError,
+        ) as err:  # a folder without predictions or manifests
             lines += [f"### {split}", "", f"No plots: {err}.", ""]
             continue
         lines += [
@@ -967,7 +1165,9 @@ def write_report(output_folder, report_folder=None):
         lines.append(f"SSL encoder: `{results['ssl_source']}`.")
     averaged = results.get("averaged_from") or []
     if averaged:
-        lines.append(f"Evaluated model: the average of {len(averaged)} best checkpoints by devel Spearman.")
+        lines.append(
+            f"Evaluated model: the average of {len(averaged)} best checkpoints by devel Spearman."
+        )
     lines.append("")
     for split in ("devel", "test"):
         scores = results.get(split)
@@ -976,14 +1176,39 @@ def write_report(output_folder, report_folder=None):
             continue
         baseline = None
         if is_compare23 and split == "devel":
-            baseline = {**COMPARE23_BASELINE_DEVEL, "mean": COMPARE23_BASELINE_MEAN["devel"]}
+            baseline = {
+                **COMPARE23_BASELINE_DEVEL,
+                "mean": COMPARE23_BASELINE_MEAN["devel"],
+            }
         ids, y_true, y_pred = read_split(output_folder, split, names)
-        lines += [f"## {split} ({len(ids)} clips)", "", scores_table(scores, names, baseline), ""]
+        lines += [
+            f"## {split} ({len(ids)} clips)",
+            "",
+            scores_table(scores, names, baseline),
+            "",
+        ]
         scatter = os.path.join(report_folder, f"scatter_{split}.png")
-        plot_scatter(y_true, y_pred, names, scatter, f"{split}: true vs predicted", scores["spearman"])
+        plot_scatter(
+            y_true,
+            y_pred,
+            names,
+            scatter,
+            f"{split}: true vs predicted",
+            scores["spearman"],
+        )
         bars = os.path.join(report_folder, f"bars_{split}.png")
-        bar_baseline = baseline if baseline else (COMPARE23_BASELINE_MEAN[split] if is_compare23 else None)
-        plot_bars(scores["spearman"], names, bars, bar_baseline, f"{split}: Spearman per emotion")
+        bar_baseline = (
+            baseline
+            if baseline
+            else (COMPARE23_BASELINE_MEAN[split] if is_compare23 else None)
+        )
+        plot_bars(
+            scores["spearman"],
+            names,
+            bars,
+            bar_baseline,
+            f"{split}: Spearman per emotion",
+        )
         lines += [f"![true vs predicted]({os.path.basename(scatter)})", ""]
         lines += [f"![Spearman per emotion]({os.path.basename(bars)})", ""]
         written += [scatter, bars]
@@ -1006,10 +1231,15 @@ def write_report(output_folder, report_folder=None):
 
 def _target_names(output_folder, results):
     """The target columns, from the devel manifest (after ID, duration, wav)."""
-    with open(os.path.join(output_folder, "save", "devel.csv"), newline="") as handle:
+    with open(
+        os.path.join(output_folder, "save", "devel.csv"), newline=""
+    ) as handle:
         header = next(csv.reader(handle))
     names = header[3:]
-    scored = next((results[s]["spearman"] for s in ("devel", "test") if results.get(s)), None)
+    scored = next(
+        (results[s]["spearman"] for s in ("devel", "test") if results.get(s)),
+        None,
+    )
     if scored is not None and set(scored) - {"mean"} != set(names):
         raise ValueError(
             f"{output_folder}: results.json scores {sorted(set(scored) - {'mean'})} "
@@ -1053,7 +1283,9 @@ def main(argv=None):
     )
     parser.add_argument("output_folder", help="the recipe's --output_folder")
     parser.add_argument(
-        "--report_folder", default=None, help="where to write (default: OUTPUT_FOLDER/report)"
+        "--report_folder",
+        default=None,
+        help="where to write (default: OUTPUT_FOLDER/report)",
     )
     try:
         args = parser.parse_args(argv)

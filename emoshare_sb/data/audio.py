@@ -97,9 +97,13 @@ def read_audio(path, sample_rate=SAMPLE_RATE, min_samples=MIN_SAMPLES):
         raise AudioReadError("the audio file holds no samples", path)
     signal = torch.from_numpy(data).mean(dim=1)
     if file_rate != sample_rate:
-        signal = _resampler(file_rate, sample_rate)(signal.unsqueeze(0)).squeeze(0)
+        signal = _resampler(file_rate, sample_rate)(
+            signal.unsqueeze(0)
+        ).squeeze(0)
     if signal.shape[0] < min_samples:
-        signal = torch.nn.functional.pad(signal, (0, min_samples - signal.shape[0]))
+        signal = torch.nn.functional.pad(
+            signal, (0, min_samples - signal.shape[0])
+        )
     return signal
 
 

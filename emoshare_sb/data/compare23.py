@@ -19,7 +19,7 @@ from speechbrain.utils.logger import get_logger
 from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.manifest import find_folder, prepared_with, save_options
-from emoshare_sb.io import write_csv
+from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
 
@@ -86,7 +86,9 @@ def prepare_compare23(
     -------
     >>> from emoshare_sb.synthetic import make_compare23_corpus
     >>> root = str(getfixture("tmpdir"))
-    >>> _ = make_compare23_corpus(root + "/corpus", n_train=4, n_devel=2, n_test=2)
+    >>> _ = make_compare23_corpus(
+    ...     root + "/corpus", n_train=4, n_devel=2, n_test=2
+    ... )
     >>> prepare_compare23(root + "/corpus", root + "/manifests")[:3]
     ['Anger', 'Boredom', 'Calmness']
     >>> sorted(os.listdir(root + "/manifests"))
@@ -95,7 +97,9 @@ def prepare_compare23(
     if skip_prep:
         return list(emotions) if emotions is not None else None
     data_folder = os.path.abspath(data_folder)
-    audio_path = find_folder(data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio")
+    audio_path = find_folder(
+        data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio"
+    )
     label_path = os.path.join(data_folder, label_folder)
     label_files = {split: _label_file(label_path, split) for split in splits}
 
@@ -111,7 +115,9 @@ def prepare_compare23(
         "unlabelled_splits": list(unlabelled_splits),
     }
     if prepared_with(save_folder, options, manifests):
-        logger.info(f"Manifests in {save_folder} are up to date; skipping preparation.")
+        logger.info(
+            f"Manifests in {save_folder} are up to date; skipping preparation."
+        )
         with open(os.path.join(save_folder, manifests[0])) as handle:
             header = next(csv.reader(handle))
         return header[3:]
@@ -155,7 +161,9 @@ def _label_file(label_path, split):
         return unmasked
     path = os.path.join(label_path, f"{split}.csv")
     if not os.path.isfile(path):
-        raise DataPrepError(f"label file for split '{split}' does not exist", path)
+        raise DataPrepError(
+            f"label file for split '{split}' does not exist", path
+        )
     return path
 
 
@@ -169,7 +177,9 @@ def _read_label_file(path, emotions, allow_unlabelled, seen):
         header = [name.strip() for name in header]
         if header[0] != "filename":
             raise DataPrepError(
-                f"the first column must be 'filename', found '{header[0]}'", path, 1
+                f"the first column must be 'filename', found '{header[0]}'",
+                path,
+                1,
             )
         found = header[1:]
         if emotions is not None and found != list(emotions):
@@ -189,7 +199,9 @@ def _read_label_file(path, emotions, allow_unlabelled, seen):
                 1,
             )
         if len(set(found)) != len(found) or not found:
-            raise DataPrepError(f"emotion columns are empty or repeated: {found}", path, 1)
+            raise DataPrepError(
+                f"emotion columns are empty or repeated: {found}", path, 1
+            )
         emotions = found
 
         rows = []
@@ -199,7 +211,9 @@ def _read_label_file(path, emotions, allow_unlabelled, seen):
                 continue
             if len(fields) != len(header):
                 raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}", path, line
+                    f"expected {len(header)} fields, found {len(fields)}",
+                    path,
+                    line,
                 )
             filename = fields[0].strip()
             if not filename:
@@ -217,7 +231,7 @@ def _read_label_file(path, emotions, allow_unlabelled, seen):
             row = {"ID": filename, "_line": line}
             values = [v.strip() for v in fields[1:]]
             if all(v == MISSING_LABEL for v in values) and allow_unlabelled:
-                row.update({e: "nan" for e in emotions})
+                row.update(dict.fromkeys(emotions, "nan"))
             else:
                 for name, value in zip(emotions, values, strict=True):
                     row[name] = _parse_share(value, path, line, name)
@@ -239,7 +253,10 @@ def _parse_share(value, path, line, field):
         number = float(value)
     except ValueError:
         raise DataPrepError(
-            f"value '{value}' is not a number (shares are in [0, 1])", path, line, field
+            f"value '{value}' is not a number (shares are in [0, 1])",
+            path,
+            line,
+            field,
         ) from None
     if not math.isfinite(number):
         raise DataPrepError(f"value '{value}' is not finite", path, line, field)

@@ -20,7 +20,9 @@ class DataPrepError(ValueError):
 
     Example
     -------
-    >>> err = DataPrepError("value 'abc' is not a number", "lab/train.csv", 3, "Anger")
+    >>> err = DataPrepError(
+    ...     "value 'abc' is not a number", "lab/train.csv", 3, "Anger"
+    ... )
     >>> str(err)
     "lab/train.csv, line 3, field 'Anger': value 'abc' is not a number"
     >>> err.line

@@ -72,12 +72,24 @@ from speechbrain.utils.logger import get_logger
 from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.manifest import prepared_with, save_options
-from emoshare_sb.io import write_csv
+from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
 
 IEMOCAP_SESSIONS = (1, 2, 3, 4, 5)
-IEMOCAP_CODES = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", "xxx")
+IEMOCAP_CODES = (
+    "neu",
+    "hap",
+    "exc",
+    "ang",
+    "sad",
+    "fru",
+    "sur",
+    "fea",
+    "dis",
+    "oth",
+    "xxx",
+)
 FOUR_CLASSES = ("neu", "hap", "ang", "sad")
 HAPPY_EXCITED_MERGE = MappingProxyType({"exc": "hap"})
 SPLITS = ("train", "valid", "test")
@@ -91,7 +103,9 @@ SUMMARY_LINE = re.compile(
     rf"\[\s*(?P<valence>{_NUMBER})\s*,\s*(?P<activation>{_NUMBER})\s*,\s*(?P<dominance>{_NUMBER})\s*\]$"
 )
 # Ses01F_impro01_F000, Ses01M_script01_1_M012, Ses05F_impro03a_F021 ...
-UTTERANCE_ID = re.compile(r"^Ses(?P<session>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
+UTTERANCE_ID = re.compile(
+    r"^Ses(?P<session>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$"
+)
 
 
 def prepare_iemocap(
@@ -140,9 +154,11 @@ def prepare_iemocap(
 
     Example
     -------
-    >>> from emoshare_sb.synthetic_iemocap import make_iemocap_corpus
+    >>> from emoshare_sb.synthetic.iemocap import make_iemocap_corpus
     >>> root = str(getfixture("tmpdir"))
-    >>> corpus = make_iemocap_corpus(root + "/IEMOCAP_full_release", utterances_per_dialog=4)
+    >>> corpus = make_iemocap_corpus(
+    ...     root + "/IEMOCAP_full_release", utterances_per_dialog=4
+    ... )
     >>> prepare_iemocap(corpus, root + "/fold_1", test_session=1)
     {'train': 32, 'valid': 8, 'test': 10}
     >>> sorted(os.listdir(root + "/fold_1"))
@@ -154,7 +170,9 @@ def prepare_iemocap(
         return None
     classes, merge = _check_options(test_session, valid_ratio, classes, merge)
     root = find_release_root(data_folder)
-    label_files = {session: list_label_files(root, session) for session in IEMOCAP_SESSIONS}
+    label_files = {
+        session: list_label_files(root, session) for session in IEMOCAP_SESSIONS
+    }
 
     manifests = [f"{split}.csv" for split in SPLITS]
     options = {
@@ -166,20 +184,31 @@ def prepare_iemocap(
         "merge": dict(sorted(merge.items())),
         "split": "utterance-level randperm over the training sessions (SUPERB)",
         "label_files": [
-            [os.path.relpath(path, root), os.path.getsize(path), os.path.getmtime(path)]
+            [
+                os.path.relpath(path, root),
+                os.path.getsize(path),
+                os.path.getmtime(path),
+            ]
             for session in IEMOCAP_SESSIONS
             for path in label_files[session]
         ],
     }
     if prepared_with(save_folder, options, manifests):
-        logger.info(f"Manifests in {save_folder} are up to date; skipping preparation.")
-        return {split: _count_rows(os.path.join(save_folder, f"{split}.csv")) for split in SPLITS}
+        logger.info(
+            f"Manifests in {save_folder} are up to date; skipping preparation."
+        )
+        return {
+            split: _count_rows(os.path.join(save_folder, f"{split}.csv"))
+            for split in SPLITS
+        }
 
     utterances = read_summaries(label_files)
     selected = select_utterances(root, utterances, classes, merge)
     test = [row for row in selected if _session_of(row["ID"]) == test_session]
     pool = [row for row in selected if _session_of(row["ID"]) != test_session]
-    train_ids, valid_ids = split_train_valid([row["ID"] for row in pool], valid_ratio, seed)
+    train_ids, valid_ids = split_train_valid(
+        [row["ID"] for row in pool], valid_ratio, seed
+    )
     by_id = {row["ID"]: row for row in pool}
     rows_per_split = {
         "train": [by_id[i] for i in sorted(train_ids)],
@@ -195,7 +224,9 @@ def prepare_iemocap(
             )
 
     for split, rows in rows_per_split.items():
-        write_csv(os.path.join(save_folder, f"{split}.csv"), rows, MANIFEST_COLUMNS)
+        write_csv(
+            os.path.join(save_folder, f"{split}.csv"), rows, MANIFEST_COLUMNS
+        )
         counts = {c: sum(row["emo"] == c for row in rows) for c in classes}
         logger.info(
             f"Fold {test_session}, {split}: {len(rows)} utterances "
@@ -226,7 +257,9 @@ def find_release_root(data_folder):
     """
     data_folder = os.path.abspath(data_folder)
     nested = os.path.join(data_folder, RELEASE_FOLDER)
-    if not os.path.isdir(os.path.join(data_folder, "Session1")) and os.path.isdir(nested):
+    if not os.path.isdir(
+        os.path.join(data_folder, "Session1")
+    ) and os.path.isdir(nested):
         data_folder = nested
     missing = [
         f"Session{s}"
@@ -292,10 +325,19 @@ def parse_summary_line(text):
 
     Example
     -------
-    >>> line = "\\t".join(["[6.2901 - 8.2357]", "Ses01F_impro01_F000", "neu", "[2.5000, 2.5000, 2.5000]"])
+    >>> line = "\\t".join(
+    ...     [
+    ...         "[6.2901 - 8.2357]",
+    ...         "Ses01F_impro01_F000",
+    ...         "neu",
+    ...         "[2.5000, 2.5000, 2.5000]",
+    ...     ]
+    ... )
     >>> parse_summary_line(line)["utterance"], parse_summary_line(line)["code"]
     ('Ses01F_impro01_F000', 'neu')
-    >>> parse_summary_line("[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tneu") is None
+    >>> parse_summary_line(
+    ...     "[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tneu"
+    ... ) is None
     True
     """
     match = SUMMARY_LINE.match(text.strip())
@@ -507,24 +549,38 @@ def split_train_valid(utterance_ids, valid_ratio=0.2, seed=0):
     num_train = int((1 - valid_ratio) * len(ordered))
     generator = torch.Generator().manual_seed(int(seed))
     order = torch.randperm(len(ordered), generator=generator).tolist()
-    return [ordered[i] for i in order[:num_train]], [ordered[i] for i in order[num_train:]]
+    return [ordered[i] for i in order[:num_train]], [
+        ordered[i] for i in order[num_train:]
+    ]
 
 
 def _check_options(test_session, valid_ratio, classes, merge):
     if test_session not in IEMOCAP_SESSIONS:
-        raise ValueError(f"test_session must be one of {IEMOCAP_SESSIONS}, got {test_session!r}")
+        raise ValueError(
+            f"test_session must be one of {IEMOCAP_SESSIONS}, got {test_session!r}"
+        )
     if not 0.0 < valid_ratio < 1.0:
         raise ValueError(f"valid_ratio must be in (0, 1), got {valid_ratio}")
     classes = [str(c) for c in classes]
     merge = {str(k): str(v) for k, v in (merge or {}).items()}
-    unknown = [c for c in classes + list(merge) + list(merge.values()) if c not in IEMOCAP_CODES]
+    unknown = [
+        c
+        for c in classes + list(merge) + list(merge.values())
+        if c not in IEMOCAP_CODES
+    ]
     if unknown:
-        raise ValueError(f"unknown IEMOCAP code(s) {unknown}; the codes are {IEMOCAP_CODES}")
+        raise ValueError(
+            f"unknown IEMOCAP code(s) {unknown}; the codes are {IEMOCAP_CODES}"
+        )
     if len(set(classes)) != len(classes) or len(classes) < 2:
-        raise ValueError(f"classes must be at least two distinct codes, got {classes}")
+        raise ValueError(
+            f"classes must be at least two distinct codes, got {classes}"
+        )
     lost = [f"{k} -> {v}" for k, v in merge.items() if v not in classes]
     if lost:
-        raise ValueError(f"merge target(s) not among the classes {classes}: {lost}")
+        raise ValueError(
+            f"merge target(s) not among the classes {classes}: {lost}"
+        )
     return classes, merge
 
 

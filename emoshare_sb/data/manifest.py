@@ -10,7 +10,7 @@ import json
 import os
 
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.io import write_json
+from emoshare_sb.utils.io import write_json
 
 OPTIONS_FILE = "prepare_options.json"
 
@@ -39,7 +39,10 @@ def prepared_with(save_folder, options, manifests):
     False
     >>> _ = open(os.path.join(folder, "train.csv"), "w").write("ID\\n")
     >>> save_options(folder, {"a": 1})
-    >>> prepared_with(folder, {"a": 1}, ["train.csv"]), prepared_with(folder, {"a": 2}, ["train.csv"])
+    >>> (
+    ...     prepared_with(folder, {"a": 1}, ["train.csv"]),
+    ...     prepared_with(folder, {"a": 2}, ["train.csv"]),
+    ... )
     (True, False)
     """
     options_path = os.path.join(save_folder, OPTIONS_FILE)
@@ -99,7 +102,9 @@ def find_folder(data_folder, folder, candidates, what):
     -------
     >>> root = str(getfixture("tmpdir"))
     >>> os.makedirs(os.path.join(root, "Audio"))
-    >>> find_folder(root, None, ("Audios", "Audio"), "audio") == os.path.join(root, "Audio")
+    >>> find_folder(root, None, ("Audios", "Audio"), "audio") == os.path.join(
+    ...     root, "Audio"
+    ... )
     True
     """
     if folder is not None:

@@ -92,7 +92,7 @@ from emoshare_sb.data.manifest import (
     prepared_with,
     save_options,
 )
-from emoshare_sb.io import write_csv
+from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
 
@@ -232,12 +232,16 @@ def prepare_msp_podcast(
 
     Example
     -------
-    >>> from emoshare_sb.synthetic_msp import make_msp_podcast_corpus
+    >>> from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
     >>> root = str(getfixture("tmpdir"))
-    >>> _ = make_msp_podcast_corpus(root + "/corpus", layout="v1.12", n_per_split=5)
+    >>> _ = make_msp_podcast_corpus(
+    ...     root + "/corpus", layout="v1.12", n_per_split=5
+    ... )
     >>> prepare_msp_podcast(root + "/corpus", root + "/manifests")[:3]
     ['Angry', 'Sad', 'Happy']
-    >>> sorted(os.listdir(root + "/manifests"))  # doctest: +NORMALIZE_WHITESPACE
+    >>> sorted(
+    ...     os.listdir(root + "/manifests")
+    ... )  # doctest: +NORMALIZE_WHITESPACE
     ['prepare_options.json', 'test1.csv', 'test2.csv', 'test3.csv', 'train.csv',
      'valid.csv']
     """
@@ -250,7 +254,9 @@ def prepare_msp_podcast(
     if splits is not None:
         unknown = [s for s in splits if s not in MSP_SPLITS]
         if unknown:
-            raise ValueError(f"unknown splits {unknown}; choose among {MSP_SPLITS}")
+            raise ValueError(
+                f"unknown splits {unknown}; choose among {MSP_SPLITS}"
+            )
     data_folder = os.path.abspath(data_folder)
     audio_path = find_folder(
         data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio"
@@ -258,7 +264,9 @@ def prepare_msp_podcast(
     label_path = find_folder(
         data_folder, label_folder, LABEL_FOLDER_CANDIDATES, "label"
     )
-    consensus_file = _find_file([label_path], CONSENSUS_FILE_CANDIDATES, required=True)
+    consensus_file = _find_file(
+        [label_path], CONSENSUS_FILE_CANDIDATES, required=True
+    )
     detailed_file = _find_file([label_path], (DETAILED_FILE,), required=False)
     partition_file = _find_file(
         [data_folder, label_path], PARTITION_FILE_CANDIDATES, required=False
@@ -298,7 +306,9 @@ def prepare_msp_podcast(
         "no_vote_policy": no_vote_policy,
     }
     if prepared_with(save_folder, options, manifests):
-        logger.info(f"Manifests in {save_folder} are up to date; skipping preparation.")
+        logger.info(
+            f"Manifests in {save_folder} are up to date; skipping preparation."
+        )
         return list(MSP_CLASS_NAMES)
 
     if detailed_file is None:
@@ -313,7 +323,9 @@ def prepare_msp_podcast(
     # Per split: clips whose raters all chose Other, clips with no rater row,
     # clips dropped, clips without a consensus class (O or X).
     counts = {
-        split: dict.fromkeys(("all_other", "no_rater_rows", "dropped", "no_class"), 0)
+        split: dict.fromkeys(
+            ("all_other", "no_rater_rows", "dropped", "no_class"), 0
+        )
         for split in splits
     }
     for name, clip in clips.items():
@@ -362,7 +374,9 @@ def prepare_msp_podcast(
     if os.path.exists(options_path):
         os.remove(options_path)
     for split, rows in rows_per_split.items():
-        write_csv(os.path.join(save_folder, f"{split}.csv"), rows, MANIFEST_COLUMNS)
+        write_csv(
+            os.path.join(save_folder, f"{split}.csv"), rows, MANIFEST_COLUMNS
+        )
         summary = f"Wrote {len(rows)} rows to {save_folder}/{split}.csv"
         if split not in UNLABELLED_SPLITS:
             count = counts[split]
@@ -434,7 +448,7 @@ def _manifest_row(name, clip, ratings, include_secondary):
         "emo_class": "",
         "has_distribution": 0,
     }
-    row.update({class_name: "nan" for class_name in MSP_CLASS_NAMES})
+    row.update(dict.fromkeys(MSP_CLASS_NAMES, "nan"))
     row.update({dimension: "nan" for _, dimension in _DIMENSION_COLUMNS})
     if clip["split"] in UNLABELLED_SPLITS:
         return row
@@ -446,7 +460,10 @@ def _manifest_row(name, clip, ratings, include_secondary):
     if distribution is not None:
         row["has_distribution"] = 1
         row.update(
-            {c: f"{p:.6g}" for c, p in zip(MSP_CLASS_NAMES, distribution, strict=True)}
+            {
+                c: f"{p:.6g}"
+                for c, p in zip(MSP_CLASS_NAMES, distribution, strict=True)
+            }
         )
     return row
 
@@ -488,7 +505,9 @@ def _read_partitions(path):
             parts = [part.strip() for part in text.split(";")]
             if len(parts) != 2 or not all(parts):
                 raise DataPrepError(
-                    f"expected 'Split; FileName', found '{text.strip()}'", path, line
+                    f"expected 'Split; FileName', found '{text.strip()}'",
+                    path,
+                    line,
                 )
             split = _split_name(parts[0], path, line, "split")
             name = parts[1]
@@ -511,9 +530,13 @@ def _read_consensus(path, partition_file):
         header = [name.strip() for name in next(reader, [])]
         if not header:
             raise DataPrepError("the consensus label file is empty", path, 1)
-        missing = [column for column in _CONSENSUS_REQUIRED if column not in header]
+        missing = [
+            column for column in _CONSENSUS_REQUIRED if column not in header
+        ]
         if missing:
-            raise DataPrepError(f"missing column(s) {missing} in the header", path, 1)
+            raise DataPrepError(
+                f"missing column(s) {missing} in the header", path, 1
+            )
         has_split_column = "Split_Set" in header
         if has_split_column:
             partitions = None
@@ -533,7 +556,9 @@ def _read_consensus(path, partition_file):
                 continue
             if len(fields) != len(header):
                 raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}", path, line
+                    f"expected {len(header)} fields, found {len(fields)}",
+                    path,
+                    line,
                 )
             values = dict(zip(header, (f.strip() for f in fields), strict=True))
             name = values["FileName"]
@@ -548,7 +573,9 @@ def _read_consensus(path, partition_file):
                     "FileName",
                 )
             if has_split_column:
-                split = _split_name(values["Split_Set"], path, line, "Split_Set")
+                split = _split_name(
+                    values["Split_Set"], path, line, "Split_Set"
+                )
             elif name in partitions:
                 split = partitions[name][0]
             else:
@@ -739,11 +766,15 @@ def _read_detailed(path, clips):
                 continue
             if len(fields) != len(header):
                 raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}", path, line
+                    f"expected {len(header)} fields, found {len(fields)}",
+                    path,
+                    line,
                 )
             name = fields[0].strip()
             if layout == "v1.7":
-                worker, primary, secondary = _parse_emo_detail(fields[1], path, line)
+                worker, primary, secondary = _parse_emo_detail(
+                    fields[1], path, line
+                )
                 primary_field = "EmoDetail"
             else:
                 worker, primary, secondary = (f.strip() for f in fields[1:4])
@@ -760,7 +791,9 @@ def _read_detailed(path, clips):
                 duplicate_rows += 1  # the same rater counts once
                 continue
             raters_seen.add((name, worker))
-            ratings.setdefault(name, []).append((primary, _secondary_codes(secondary)))
+            ratings.setdefault(name, []).append(
+                (primary, _secondary_codes(secondary))
+            )
     if unknown_files:
         logger.warning(
             f"{path}: ignored the rows of {len(unknown_files)} file(s) with no "

@@ -69,7 +69,9 @@ def mix_at_snr(clean, noise, snr_db, lengths=None):
     Example
     -------
     >>> clean, noise = torch.randn(2, 16000), torch.randn(2, 16000)
-    >>> noisy = mix_at_snr(clean, noise, snr_db=5.0, lengths=torch.tensor([1.0, 0.5]))
+    >>> noisy = mix_at_snr(
+    ...     clean, noise, snr_db=5.0, lengths=torch.tensor([1.0, 0.5])
+    ... )
     >>> noisy.shape
     torch.Size([2, 16000])
     >>> round(float(snr(clean[1, :8000], noisy[1, :8000] - clean[1, :8000])), 3)
@@ -90,11 +92,18 @@ def mix_at_snr(clean, noise, snr_db, lengths=None):
         valid = torch.ones_like(clean_2d, dtype=torch.bool)
     else:
         counts = torch.round(lengths.to(clean.device) * num_samples).long()
-        valid = torch.arange(num_samples, device=clean.device)[None, :] < counts[:, None]
+        valid = (
+            torch.arange(num_samples, device=clean.device)[None, :]
+            < counts[:, None]
+        )
     weights = valid.to(clean_2d.dtype)
     count = weights.sum(dim=1, keepdim=True).clamp(min=1)
-    clean_power = (clean_2d.double() ** 2 * weights).sum(dim=1, keepdim=True) / count
-    noise_power = (noise_2d.double() ** 2 * weights).sum(dim=1, keepdim=True) / count
+    clean_power = (clean_2d.double() ** 2 * weights).sum(
+        dim=1, keepdim=True
+    ) / count
+    noise_power = (noise_2d.double() ** 2 * weights).sum(
+        dim=1, keepdim=True
+    ) / count
     scale = torch.sqrt(clean_power / (noise_power * 10.0 ** (snr_db / 10.0)))
     scale = torch.where((clean_power > 0) & (noise_power > 0), scale, 0.0)
     mixture = clean_2d + (scale.to(clean_2d.dtype) * noise_2d) * weights
@@ -141,7 +150,9 @@ def clip_seed(clip_id, seed=0):
 
     Example
     -------
-    >>> clip_seed("MSP-PODCAST_0001_0008.wav") == clip_seed("MSP-PODCAST_0001_0008.wav")
+    >>> clip_seed("MSP-PODCAST_0001_0008.wav") == clip_seed(
+    ...     "MSP-PODCAST_0001_0008.wav"
+    ... )
     True
     >>> clip_seed("a", seed=0) == clip_seed("a", seed=1)
     False
@@ -168,7 +179,10 @@ class ColouredNoise:
     -------
     >>> pink = ColouredNoise(exponent=1.0, seed=3)
     >>> noise = pink("MSP-PODCAST_0001_0008.wav", 16000)
-    >>> noise.shape, torch.equal(noise, pink("MSP-PODCAST_0001_0008.wav", 16000))
+    >>> (
+    ...     noise.shape,
+    ...     torch.equal(noise, pink("MSP-PODCAST_0001_0008.wav", 16000)),
+    ... )
     (torch.Size([16000]), True)
     >>> torch.equal(noise, pink("MSP-PODCAST_0001_0009.wav", 16000))
     False
@@ -227,7 +241,9 @@ class NoiseFolder:
     -------
     >>> import soundfile
     >>> folder = getfixture("tmpdir").mkdir("noises")
-    >>> soundfile.write(str(folder / "hum.wav"), np.sin(np.arange(4000) / 5.0), 16000)
+    >>> soundfile.write(
+    ...     str(folder / "hum.wav"), np.sin(np.arange(4000) / 5.0), 16000
+    ... )
     >>> source = NoiseFolder(str(folder))
     >>> source("clip_1", 10000).shape  # looped: the file has 4000 samples
     torch.Size([10000])
@@ -241,7 +257,9 @@ class NoiseFolder:
         self.sample_rate = sample_rate
         self.files = sorted(
             path
-            for path in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+            for path in glob.glob(
+                os.path.join(folder, "**", "*"), recursive=True
+            )
             if path.lower().endswith(AUDIO_EXTENSIONS) and os.path.isfile(path)
         )
         if not self.files:
@@ -265,7 +283,9 @@ class NoiseFolder:
             ``[num_samples]``, float32.
         """
         rng = np.random.default_rng(clip_seed(clip_id, self.seed))
-        noise = _read_noise_file(self.files[int(rng.integers(len(self.files)))], self.sample_rate)
+        noise = _read_noise_file(
+            self.files[int(rng.integers(len(self.files)))], self.sample_rate
+        )
         start = int(rng.integers(noise.shape[0]))
         return _unit_rms(_looped_excerpt(noise, start, num_samples))
 
@@ -299,7 +319,9 @@ class BabbleNoise:
     >>> rows = ["ID,wav"]
     >>> for i in range(3):
     ...     path = str(folder / f"{i}.wav")
-    ...     soundfile.write(path, np.random.default_rng(i).standard_normal(3000), 16000)
+    ...     soundfile.write(
+    ...         path, np.random.default_rng(i).standard_normal(3000), 16000
+    ...     )
     ...     rows.append(f"{i}.wav,{path}")
     >>> _ = (folder / "train.csv").write("\\n".join(rows) + "\\n")
     >>> babble = BabbleNoise(str(folder / "train.csv"), num_talkers=2)
@@ -307,7 +329,9 @@ class BabbleNoise:
     torch.Size([5000])
     """
 
-    def __init__(self, manifest, num_talkers=4, seed=0, sample_rate=SAMPLE_RATE):
+    def __init__(
+        self, manifest, num_talkers=4, seed=0, sample_rate=SAMPLE_RATE
+    ):
         self.manifest = manifest
         self.num_talkers = num_talkers
         self.seed = seed
@@ -318,7 +342,9 @@ class BabbleNoise:
         with open(self.manifest, newline="") as handle:
             clips = [(row["ID"], row["wav"]) for row in csv.DictReader(handle)]
         if len(clips) < 2:
-            raise ValueError(f"babble needs at least 2 clips in '{self.manifest}'")
+            raise ValueError(
+                f"babble needs at least 2 clips in '{self.manifest}'"
+            )
         return clips
 
     def __call__(self, clip_id, num_samples):
@@ -341,9 +367,13 @@ class BabbleNoise:
         rng = np.random.default_rng(clip_seed(clip_id, self.seed))
         # One candidate more than needed, so the clip itself can be left out.
         candidates = rng.choice(
-            len(self._clips), size=min(self.num_talkers + 1, len(self._clips)), replace=False
+            len(self._clips),
+            size=min(self.num_talkers + 1, len(self._clips)),
+            replace=False,
         )
-        chosen = [i for i in candidates if self._clips[i][0] != clip_id][: self.num_talkers]
+        chosen = [i for i in candidates if self._clips[i][0] != clip_id][
+            : self.num_talkers
+        ]
         babble = torch.zeros(num_samples)
         for index in chosen:
             talker = read_audio(self._clips[int(index)][1], self.sample_rate)

@@ -5,9 +5,9 @@ The table is a CSV file with one row per clip: a column of audio paths
 column per regression target and, optionally, a split column and a speaker
 column::
 
-    path,speaker,valence,arousal
-    spk01/a.wav,spk01,0.61,0.20
-    spk02/b.flac,spk02,0.15,0.74
+    path, speaker, valence, arousal
+    spk01 / a.wav, spk01, 0.61, 0.20
+    spk02 / b.flac, spk02, 0.15, 0.74
 
 :func:`prepare_from_table` validates every row and writes
 ``train.csv``/``devel.csv``/``test.csv`` in exactly the ComParE 2023 manifest
@@ -39,16 +39,22 @@ from speechbrain.utils.logger import get_logger
 from emoshare_sb.data.audio import AudioReadError, audio_info
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.manifest import prepared_with, save_options
-from emoshare_sb.io import write_csv
+from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
 
 SPLITS = ("train", "devel", "test")
 SPLIT_NAMES = {
-    "train": "train", "training": "train",
-    "devel": "devel", "dev": "devel", "development": "devel",
-    "valid": "devel", "validation": "devel",
-    "test": "test", "eval": "test", "evaluation": "test",
+    "train": "train",
+    "training": "train",
+    "devel": "devel",
+    "dev": "devel",
+    "development": "devel",
+    "valid": "devel",
+    "validation": "devel",
+    "test": "test",
+    "eval": "test",
+    "evaluation": "test",
 }
 MANIFEST_COLUMNS = ("ID", "duration", "wav")
 # Cells that mean "no label" (a row is labelled in every target or in none).
@@ -117,8 +123,12 @@ def prepare_from_table(
     ...     soundfile.write(str(tmp / f"{i}.wav"), np.zeros(8000), 16000)
     ...     lines.append(f"{i}.wav,s{i % 3},0.{i}")
     >>> _ = (tmp / "table.csv").write("\\n".join(lines) + "\\n")
-    >>> prepare_from_table(str(tmp / "table.csv"), str(tmp / "save"),
-    ...                    target_columns=["valence"], speaker_column="speaker")
+    >>> prepare_from_table(
+    ...     str(tmp / "table.csv"),
+    ...     str(tmp / "save"),
+    ...     target_columns=["valence"],
+    ...     speaker_column="speaker",
+    ... )
     ['valence']
     >>> print(open(tmp / "save" / "devel.csv").read().splitlines()[0])
     ID,duration,wav,valence
@@ -130,7 +140,9 @@ def prepare_from_table(
     table = os.path.abspath(table)
     if not os.path.isfile(table):
         raise DataPrepError("the table does not exist", table)
-    audio_root = os.path.abspath(audio_root) if audio_root else os.path.dirname(table)
+    audio_root = (
+        os.path.abspath(audio_root) if audio_root else os.path.dirname(table)
+    )
 
     manifests = [f"{split}.csv" for split in SPLITS]
     options = {
@@ -142,21 +154,35 @@ def prepare_from_table(
         "split_ratios": None if split_column else ratios,
         "seed": None if split_column else seed,
         "audio_root": audio_root,
-        "value_range": None if value_range is None else [float(v) for v in value_range],
+        "value_range": None
+        if value_range is None
+        else [float(v) for v in value_range],
     }
     if prepared_with(save_folder, options, manifests):
-        logger.info(f"Manifests in {save_folder} are up to date; skipping preparation.")
+        logger.info(
+            f"Manifests in {save_folder} are up to date; skipping preparation."
+        )
         return targets
 
     rows = _read_table(
-        table, audio_column, targets, split_column, speaker_column, audio_root, value_range
+        table,
+        audio_column,
+        targets,
+        split_column,
+        speaker_column,
+        audio_root,
+        value_range,
     )
     if split_column:
-        splits = {split: [r for r in rows if r["_split"] == split] for split in SPLITS}
+        splits = {
+            split: [r for r in rows if r["_split"] == split] for split in SPLITS
+        }
         for split, members in splits.items():
             if not members:
                 raise DataPrepError(
-                    f"no row is in split '{split}' (every split needs clips)", table, field=split_column
+                    f"no row is in split '{split}' (every split needs clips)",
+                    table,
+                    field=split_column,
                 )
     else:
         unlabelled = next((r for r in rows if not r["_labelled"]), None)
@@ -164,7 +190,9 @@ def prepare_from_table(
             raise DataPrepError(
                 "the row has no targets; with a random split every row needs them "
                 "(give a split column that puts unlabelled clips in test)",
-                table, unlabelled["_line"], targets[0],
+                table,
+                unlabelled["_line"],
+                targets[0],
             )
         splits = speaker_disjoint_split(rows, ratios, seed, table)
     _check_labels(splits, table, targets[0])
@@ -172,8 +200,13 @@ def prepare_from_table(
     os.makedirs(save_folder, exist_ok=True)
     fieldnames = list(MANIFEST_COLUMNS) + targets
     for split, members in splits.items():
-        members = [{k: v for k, v in r.items() if not k.startswith("_")} for r in members]
-        write_csv(os.path.join(save_folder, f"{split}.csv"), members, fieldnames)
+        members = [
+            {k: v for k, v in r.items() if not k.startswith("_")}
+            for r in members
+        ]
+        write_csv(
+            os.path.join(save_folder, f"{split}.csv"), members, fieldnames
+        )
         logger.info(f"Wrote {len(members)} rows to {save_folder}/{split}.csv")
     save_options(save_folder, options)
     return targets
@@ -207,13 +240,17 @@ def speaker_disjoint_split(rows, ratios, seed=0, table=None):
     >>> splits = speaker_disjoint_split(rows, (0.8, 0.1, 0.1))
     >>> [len(splits[s]) for s in ("train", "devel", "test")]
     [16, 2, 2]
-    >>> {r["_speaker"] for r in splits["devel"]} & {r["_speaker"] for r in splits["train"]}
+    >>> {r["_speaker"] for r in splits["devel"]} & {
+    ...     r["_speaker"] for r in splits["train"]
+    ... }
     set()
     """
     groups = {}
     for index, row in enumerate(rows):
         speaker = row.get("_speaker")
-        groups.setdefault(("row", index) if speaker is None else ("speaker", speaker), []).append(row)
+        groups.setdefault(
+            ("row", index) if speaker is None else ("speaker", speaker), []
+        ).append(row)
     if len(groups) < len(SPLITS):
         raise DataPrepError(
             f"a random split needs at least {len(SPLITS)} speakers (or clips), found {len(groups)}",
@@ -227,7 +264,9 @@ def speaker_disjoint_split(rows, ratios, seed=0, table=None):
     # clips reaches each cumulative share, keeping every split non-empty.
     bounds, total = [], cumulative[-1]
     for share in np.cumsum(ratios)[:-1]:
-        bounds.append(int(np.searchsorted(cumulative, share * total - 1e-9)) + 1)
+        bounds.append(
+            int(np.searchsorted(cumulative, share * total - 1e-9)) + 1
+        )
     first_devel = min(max(bounds[0], 1), len(keys) - 2)
     first_test = min(max(bounds[1], first_devel + 1), len(keys) - 1)
     parts = {
@@ -278,8 +317,13 @@ def votes_to_distributions(
 
     Example
     -------
-    >>> votes = pd.DataFrame({"file": ["a", "a", "a", "b"], "rater": [1, 2, 3, 1],
-    ...                       "label": ["happy", "sad", "happy", "sad"]})
+    >>> votes = pd.DataFrame(
+    ...     {
+    ...         "file": ["a", "a", "a", "b"],
+    ...         "rater": [1, 2, 3, 1],
+    ...         "label": ["happy", "sad", "happy", "sad"],
+    ...     }
+    ... )
     >>> votes_to_distributions(votes)
       file     happy       sad  num_raters
     0    a  0.666667  0.333333           3
@@ -295,27 +339,39 @@ def votes_to_distributions(
     for column in columns:
         if column not in votes.columns:
             raise DataPrepError(
-                f"column '{column}' is not in the header ({list(votes.columns)})", source, 1
+                f"column '{column}' is not in the header ({list(votes.columns)})",
+                source,
+                1,
             )
     lines = votes.index + 2  # the header is line 1
     for column in columns:
         empty = votes[column] == ""
         if empty.any():
-            raise DataPrepError("empty value", source, int(lines[empty.argmax()]), column)
+            raise DataPrepError(
+                "empty value", source, int(lines[empty.argmax()]), column
+            )
     repeated = votes.duplicated([file_column, rater_column])
     if repeated.any():
         line = int(lines[repeated.argmax()])
         raise DataPrepError(
             f"rater '{votes[rater_column].iloc[repeated.argmax()]}' voted twice for "
             f"'{votes[file_column].iloc[repeated.argmax()]}'",
-            source, line, rater_column,
+            source,
+            line,
+            rater_column,
         )
-    classes = sorted(votes[label_column].unique()) if classes is None else list(classes)
+    classes = (
+        sorted(votes[label_column].unique())
+        if classes is None
+        else list(classes)
+    )
     unknown = ~votes[label_column].isin(classes)
     if unknown.any():
         raise DataPrepError(
             f"label '{votes[label_column].iloc[unknown.argmax()]}' is not one of {classes}",
-            source, int(lines[unknown.argmax()]), label_column,
+            source,
+            int(lines[unknown.argmax()]),
+            label_column,
         )
     counts = pd.crosstab(votes[file_column], votes[label_column]).reindex(
         columns=classes, fill_value=0
@@ -344,7 +400,11 @@ def _check_target_columns(target_columns):
 
 def _check_ratios(split_ratios):
     ratios = [float(r) for r in split_ratios]
-    if len(ratios) != len(SPLITS) or min(ratios) <= 0 or not math.isclose(sum(ratios), 1.0):
+    if (
+        len(ratios) != len(SPLITS)
+        or min(ratios) <= 0
+        or not math.isclose(sum(ratios), 1.0)
+    ):
         raise DataPrepError(
             f"split_ratios must be three positive shares (train, devel, test) summing "
             f"to 1, got {list(split_ratios)}"
@@ -352,7 +412,15 @@ def _check_ratios(split_ratios):
     return ratios
 
 
-def _read_table(table, audio_column, targets, split_column, speaker_column, audio_root, value_range):
+def _read_table(
+    table,
+    audio_column,
+    targets,
+    split_column,
+    speaker_column,
+    audio_root,
+    value_range,
+):
     """Reads and validates the table; returns manifest rows with ``_`` extras."""
     with open(table, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
@@ -360,11 +428,15 @@ def _read_table(table, audio_column, targets, split_column, speaker_column, audi
         if not header:
             raise DataPrepError("the table is empty", table, 1)
         if len(set(header)) != len(header):
-            raise DataPrepError(f"repeated column names in the header {header}", table, 1)
+            raise DataPrepError(
+                f"repeated column names in the header {header}", table, 1
+            )
         for column in [audio_column, *targets, split_column, speaker_column]:
             if column is not None and column not in header:
                 raise DataPrepError(
-                    f"column '{column}' is not in the header (columns: {header})", table, 1
+                    f"column '{column}' is not in the header (columns: {header})",
+                    table,
+                    1,
                 )
         position = {name: index for index, name in enumerate(header)}
         rows, seen = [], {}
@@ -373,13 +445,25 @@ def _read_table(table, audio_column, targets, split_column, speaker_column, audi
                 continue
             if len(fields) != len(header):
                 raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}", table, line
+                    f"expected {len(header)} fields, found {len(fields)}",
+                    table,
+                    line,
                 )
-            values = {name: fields[index].strip() for name, index in position.items()}
+            values = {
+                name: fields[index].strip() for name, index in position.items()
+            }
             rows.append(
                 _table_row(
-                    values, line, table, audio_column, targets, split_column,
-                    speaker_column, audio_root, value_range, seen,
+                    values,
+                    line,
+                    table,
+                    audio_column,
+                    targets,
+                    split_column,
+                    speaker_column,
+                    audio_root,
+                    value_range,
+                    seen,
                 )
             )
     if not rows:
@@ -387,7 +471,18 @@ def _read_table(table, audio_column, targets, split_column, speaker_column, audi
     return rows
 
 
-def _table_row(values, line, table, audio_column, targets, split_column, speaker_column, audio_root, value_range, seen):
+def _table_row(
+    values,
+    line,
+    table,
+    audio_column,
+    targets,
+    split_column,
+    speaker_column,
+    audio_root,
+    value_range,
+    seen,
+):
     clip = values[audio_column]
     if not clip:
         raise DataPrepError("empty audio path", table, line, audio_column)
@@ -395,15 +490,21 @@ def _table_row(values, line, table, audio_column, targets, split_column, speaker
     if wav in seen or clip in seen:
         raise DataPrepError(
             f"duplicate audio file '{clip}' (first seen on line {seen.get(wav, seen.get(clip))})",
-            table, line, audio_column,
+            table,
+            line,
+            audio_column,
         )
     seen[wav] = seen[clip] = line
     if not os.path.isfile(wav):
-        raise DataPrepError(f"audio file '{wav}' does not exist", table, line, audio_column)
+        raise DataPrepError(
+            f"audio file '{wav}' does not exist", table, line, audio_column
+        )
     try:
         duration = audio_info(wav)[0]
     except AudioReadError as err:
-        raise DataPrepError(f"{err.reason} ('{wav}')", table, line, audio_column) from err
+        raise DataPrepError(
+            f"{err.reason} ('{wav}')", table, line, audio_column
+        ) from err
     row = {"ID": clip, "duration": f"{duration:.4f}", "wav": wav, "_line": line}
 
     cells = [values[name] for name in targets]
@@ -415,7 +516,9 @@ def _table_row(values, line, table, audio_column, targets, split_column, speaker
         elif absent:
             raise DataPrepError(
                 "missing value (a row is labelled in every target column or in none)",
-                table, line, name,
+                table,
+                line,
+                name,
             )
         else:
             row[name] = _parse_target(cell, table, line, name, value_range)
@@ -426,7 +529,9 @@ def _table_row(values, line, table, audio_column, targets, split_column, speaker
         if split is None:
             raise DataPrepError(
                 f"unknown split '{values[split_column]}' (use one of {sorted(SPLIT_NAMES)})",
-                table, line, split_column,
+                table,
+                line,
+                split_column,
             )
         row["_split"] = split
     row["_speaker"] = None
@@ -441,12 +546,20 @@ def _parse_target(cell, table, line, field, value_range):
     try:
         number = float(cell)
     except ValueError:
-        raise DataPrepError(f"value '{cell}' is not a number", table, line, field) from None
+        raise DataPrepError(
+            f"value '{cell}' is not a number", table, line, field
+        ) from None
     if not math.isfinite(number):
         raise DataPrepError(f"value '{cell}' is not finite", table, line, field)
-    if value_range is not None and not value_range[0] <= number <= value_range[1]:
+    if (
+        value_range is not None
+        and not value_range[0] <= number <= value_range[1]
+    ):
         raise DataPrepError(
-            f"value {cell} is outside [{value_range[0]}, {value_range[1]}]", table, line, field
+            f"value {cell} is outside [{value_range[0]}, {value_range[1]}]",
+            table,
+            line,
+            field,
         )
     return cell
 
@@ -460,11 +573,15 @@ def _check_labels(splits, table, field):
         if split != "test":
             raise DataPrepError(
                 f"the row is in split '{split}' but has no targets (only test may be unlabelled)",
-                table, unlabelled[0]["_line"], field,
+                table,
+                unlabelled[0]["_line"],
+                field,
             )
         if len(unlabelled) != len(members):
             raise DataPrepError(
                 f"{len(unlabelled)} of {len(members)} test rows have no targets; the test "
                 "split must be labelled in every row or in none",
-                table, unlabelled[0]["_line"], field,
+                table,
+                unlabelled[0]["_line"],
+                field,
             )

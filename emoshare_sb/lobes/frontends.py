@@ -85,7 +85,11 @@ class _SpectralFrontEnd(torch.nn.Module):
         torch.Tensor
             ``[B]`` valid frames divided by ``num_frames``.
         """
-        samples = torch.round(wav_lens * num_samples).long().clamp(min=1, max=num_samples)
+        samples = (
+            torch.round(wav_lens * num_samples)
+            .long()
+            .clamp(min=1, max=num_samples)
+        )
         return self.num_frames(samples, num_frames).float() / num_frames
 
     def forward(self, wavs, wav_lens=None):
@@ -106,9 +110,12 @@ class _SpectralFrontEnd(torch.nn.Module):
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
         total = wavs.shape[1]
-        num_samples = torch.round(wav_lens * total).long().clamp(min=1, max=total)
+        num_samples = (
+            torch.round(wav_lens * total).long().clamp(min=1, max=total)
+        )
         sample_mask = (
-            torch.arange(total, device=wavs.device)[None, :] < num_samples[:, None]
+            torch.arange(total, device=wavs.device)[None, :]
+            < num_samples[:, None]
         )
         feats = self.features(wavs.masked_fill(~sample_mask, 0.0))
 
@@ -123,7 +130,9 @@ class _SpectralFrontEnd(torch.nn.Module):
             delta2 = self.compute_deltas(_repeat_last_valid(delta1, num_frames))
             feats = torch.cat([feats, delta1, delta2], dim=2)
         if self.normalize:
-            feats = masked_mean_variance_normalize(feats, mask, self.std_norm, self.eps)
+            feats = masked_mean_variance_normalize(
+                feats, mask, self.std_norm, self.eps
+            )
         return feats.masked_fill(~mask.unsqueeze(-1), 0.0)
 
 

@@ -109,7 +109,9 @@ class WeightedLayerSum(torch.nn.Module):
             )
         elif self.layer_norm == "utterance":
             weights = valid.to(hidden_states.dtype)
-            count = weights.sum(dim=(2, 3), keepdim=True) * hidden_states.shape[-1]
+            count = (
+                weights.sum(dim=(2, 3), keepdim=True) * hidden_states.shape[-1]
+            )
             mean = hidden_states.sum(dim=(2, 3), keepdim=True) / count
             centred = (hidden_states - mean) * weights
             var = (centred**2).sum(dim=(2, 3), keepdim=True) / count
@@ -144,7 +146,9 @@ class EarlyFusion(torch.nn.Module):
     torch.Size([2, 101, 60])
     >>> fusion.output_size
     60
-    >>> (fusion.feature_lengths(torch.tensor([1.0, 0.5]), 16000, 101) * 101).round()
+    >>> (
+    ...     fusion.feature_lengths(torch.tensor([1.0, 0.5]), 16000, 101) * 101
+    ... ).round()
     tensor([101.,  51.])
     """
 
@@ -229,7 +233,9 @@ class LayerMixEncoder(torch.nn.Module):
     >>> from emoshare_sb.lobes.ssl import SSLEncoder
     >>> from emoshare_sb.synthetic import make_tiny_ssl_model
     >>> source = make_tiny_ssl_model(str(getfixture("tmpdir") / "tiny"))
-    >>> ssl = SSLEncoder(source, save_path=str(getfixture("tmpdir")), layer="all")
+    >>> ssl = SSLEncoder(
+    ...     source, save_path=str(getfixture("tmpdir")), layer="all"
+    ... )
     >>> encoder = LayerMixEncoder(ssl, WeightedLayerSum(ssl.num_layers)).train()
     >>> with torch.no_grad():  # as the recipes run a frozen encoder
     ...     feats = encoder(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
@@ -274,7 +280,9 @@ class LayerMixEncoder(torch.nn.Module):
         hidden = self.encoder(wavs, wav_lens)
         lengths = wav_lens
         if wav_lens is not None:
-            lengths = self.feature_lengths(wav_lens, wavs.shape[-1], hidden.shape[-2])
+            lengths = self.feature_lengths(
+                wav_lens, wavs.shape[-1], hidden.shape[-2]
+            )
         with torch.set_grad_enabled(torch.is_grad_enabled() or self.training):
             return self.layer_mix(hidden, lengths)
 
@@ -321,7 +329,10 @@ class ChannelSplitPooling(torch.nn.Module):
     -------
     >>> from emoshare_sb.nnet.pooling import MaskedMeanPooling
     >>> from emoshare_sb.nnet.aggregators import TCGRU
-    >>> aggregators = [MaskedMeanPooling(), TCGRU(8, conv_channels=4, gru_size=4, embedding_size=5)]
+    >>> aggregators = [
+    ...     MaskedMeanPooling(),
+    ...     TCGRU(8, conv_channels=4, gru_size=4, embedding_size=5),
+    ... ]
     >>> pooling = ChannelSplitPooling(aggregators, split_sizes=[6, 8])
     >>> pooling(torch.randn(2, 10, 14), torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 11])
@@ -341,7 +352,9 @@ class ChannelSplitPooling(torch.nn.Module):
         self.split_sizes = [int(size) for size in split_sizes]
         self.output_size = sum(
             getattr(aggregator, "output_size", size)
-            for aggregator, size in zip(aggregators, self.split_sizes, strict=True)
+            for aggregator, size in zip(
+                aggregators, self.split_sizes, strict=True
+            )
         )
 
     def forward(self, x, lengths=None):
@@ -369,7 +382,9 @@ class ChannelSplitPooling(torch.nn.Module):
         return torch.cat(
             [
                 aggregator(group, lengths)
-                for aggregator, group in zip(self.aggregators, groups, strict=True)
+                for aggregator, group in zip(
+                    self.aggregators, groups, strict=True
+                )
             ],
             dim=-1,
         )

@@ -34,10 +34,15 @@ class _MaskedGroupNorm(torch.nn.Module):
 
     def forward(self, x):
         """Normalises ``[B, C, T]`` over the valid frames of each clip."""
-        if self.valid_frames is None or bool((self.valid_frames >= x.shape[2]).all()):
+        if self.valid_frames is None or bool(
+            (self.valid_frames >= x.shape[2]).all()
+        ):
             return self.norm(x)  # no padding in this batch
         batch, channels, time = x.shape
-        groups, per_group = self.norm.num_groups, channels // self.norm.num_groups
+        groups, per_group = (
+            self.norm.num_groups,
+            channels // self.norm.num_groups,
+        )
         # Statistics of each clip's valid frames (a view, no copy), with the
         # same fused kernel GroupNorm uses.
         if per_group == 1:  # wav2vec2/HuBERT: one group per channel (fast path)
@@ -54,8 +59,12 @@ class _MaskedGroupNorm(torch.nn.Module):
                 )
                 for i, frames in enumerate(self.valid_frames)
             ]
-        var = torch.stack([v for v, _ in stats]).repeat_interleave(per_group, dim=1)
-        mean = torch.stack([m for _, m in stats]).repeat_interleave(per_group, dim=1)
+        var = torch.stack([v for v, _ in stats]).repeat_interleave(
+            per_group, dim=1
+        )
+        mean = torch.stack([m for _, m in stats]).repeat_interleave(
+            per_group, dim=1
+        )
         weight = self.norm.weight if self.norm.affine else None
         bias = self.norm.bias if self.norm.affine else None
         if torch.is_grad_enabled():  # differentiable through the statistics
@@ -101,7 +110,7 @@ def has_group_norm_frontend(model):
     if not conv_layers:
         return False
     norm = getattr(conv_layers[0], "layer_norm", None)
-    return isinstance(norm, (torch.nn.GroupNorm, _MaskedGroupNorm))
+    return isinstance(norm, torch.nn.GroupNorm | _MaskedGroupNorm)
 
 
 @contextlib.contextmanager
@@ -130,9 +139,14 @@ def padding_invariant(model):
     -------
     >>> import transformers
     >>> config = transformers.HubertConfig(
-    ...     hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-    ...     intermediate_size=32, conv_dim=(8,) * 7, num_conv_pos_embeddings=16,
-    ...     num_conv_pos_embedding_groups=4)
+    ...     hidden_size=16,
+    ...     num_hidden_layers=1,
+    ...     num_attention_heads=2,
+    ...     intermediate_size=32,
+    ...     conv_dim=(8,) * 7,
+    ...     num_conv_pos_embeddings=16,
+    ...     num_conv_pos_embedding_groups=4,
+    ... )
     >>> model = transformers.HubertModel(config).eval()
     >>> wavs = torch.randn(2, 8000)
     >>> wavs[1, 4000:] = 0
@@ -141,7 +155,7 @@ def padding_invariant(model):
     >>> alone = model(wavs[1:, :4000]).last_hidden_state
     >>> with torch.no_grad(), padding_invariant(model):
     ...     batched = model(wavs, attention_mask=mask).last_hidden_state
-    >>> torch.allclose(batched[1, :alone.shape[1]], alone, atol=1e-4)
+    >>> torch.allclose(batched[1, : alone.shape[1]], alone, atol=1e-4)
     True
     """
     if not has_group_norm_frontend(model) or isinstance(
@@ -155,7 +169,9 @@ def padding_invariant(model):
         original, model.config.conv_kernel[0], model.config.conv_stride[0]
     )
     first.layer_norm = masked
-    handle = model.register_forward_pre_hook(masked.capture_lengths, with_kwargs=True)
+    handle = model.register_forward_pre_hook(
+        masked.capture_lengths, with_kwargs=True
+    )
     try:
         yield model
     finally:

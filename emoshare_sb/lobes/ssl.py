@@ -19,8 +19,8 @@ import torch
 from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.hparams import HparamsError
 from emoshare_sb.lobes.padding import padding_invariant
+from emoshare_sb.training.hparams import HparamsError
 
 logger = get_logger(__name__)
 
@@ -58,11 +58,15 @@ class SSLEncoder(Wav2Vec2):
     >>> wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.5])
     >>> encoder(wavs, lens).shape
     torch.Size([2, 49, 32])
-    >>> SSLEncoder(source, str(getfixture("tmpdir")), layer="all")(wavs, lens).shape
+    >>> SSLEncoder(source, str(getfixture("tmpdir")), layer="all")(
+    ...     wavs, lens
+    ... ).shape
     torch.Size([3, 2, 49, 32])
     >>> encoder.train().model.training
     False
-    >>> encoder.feature_lengths(lens, 16000, 49) * 49  # 8000 samples -> 24 frames
+    >>> encoder.feature_lengths(
+    ...     lens, 16000, 49
+    ... ) * 49  # 8000 samples -> 24 frames
     tensor([49., 24.])
     """
 
@@ -170,7 +174,10 @@ class SSLEncoder(Wav2Vec2):
         if wav_lens is None:
             wav_lens = torch.ones(wav.shape[0], device=wav.device)
         num_samples = torch.round(wav_lens * wav.shape[1]).long()
-        mask = torch.arange(wav.shape[1], device=wav.device)[None, :] < num_samples[:, None]
+        mask = (
+            torch.arange(wav.shape[1], device=wav.device)[None, :]
+            < num_samples[:, None]
+        )
         if self.normalize_wav:
             wav = masked_normalize(wav, mask)
         with padding_invariant(self.model):
@@ -242,7 +249,7 @@ def check_layer(layer, num_hidden, source):
     >>> check_layer(25, 25, "microsoft/wavlm-large")
     Traceback (most recent call last):
     ...
-    emoshare_sb.hparams.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
+    emoshare_sb.training.hparams.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
     """
     if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
         raise HparamsError(
@@ -250,13 +257,17 @@ def check_layer(layer, num_hidden, source):
             f"hidden states (0..{num_hidden - 1})"
         )
     if layer is not None and not isinstance(layer, int) and layer != "all":
-        raise HparamsError(f"layer must be an int, 'all' or None, got {layer!r}")
+        raise HparamsError(
+            f"layer must be an int, 'all' or None, got {layer!r}"
+        )
 
 
 # What a model folder must hold, each with a test on a file name.
 MODEL_FOLDER_FILES = {
     "config.json": lambda name: name == "config.json",
-    "the weights": lambda name: name.endswith((".safetensors", ".bin", ".ckpt")),
+    "the weights": lambda name: name.endswith(
+        (".safetensors", ".bin", ".ckpt")
+    ),
     "preprocessor_config.json": lambda name: name == "preprocessor_config.json",
 }
 
@@ -280,7 +291,9 @@ def check_ssl_source(source):
 
     Example
     -------
-    >>> check_ssl_source("facebook/hubert-large-ll60k")  # a hub id: not checked here
+    >>> check_ssl_source(
+    ...     "facebook/hubert-large-ll60k"
+    ... )  # a hub id: not checked here
     >>> check_ssl_source(str(getfixture("tmpdir")))
     Traceback (most recent call last):
     ...
@@ -290,7 +303,9 @@ def check_ssl_source(source):
     looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1
     if not os.path.isdir(source):
         if looks_local:
-            raise FileNotFoundError(f"ssl_source folder '{source}' does not exist")
+            raise FileNotFoundError(
+                f"ssl_source folder '{source}' does not exist"
+            )
         return
     files = os.listdir(source)
     missing = [

@@ -43,7 +43,11 @@ import math
 import torch
 from speechbrain.integrations.huggingface.whisper import Whisper
 
-from emoshare_sb.lobes.ssl import check_layer, check_ssl_source, explain_load_errors
+from emoshare_sb.lobes.ssl import (
+    check_layer,
+    check_ssl_source,
+    explain_load_errors,
+)
 
 # log10 dynamic range kept below each clip's maximum (OpenAI's whisper/audio.py).
 _LOG_MEL_RANGE = 8.0
@@ -83,9 +87,13 @@ class WhisperEncoder(Whisper):
     (torch.Size([2, 50, 32]), 32, 3)
     >>> float(feats[1, 25:].abs().sum())
     0.0
-    >>> encoder.feature_lengths(lens, 16000, 50) * 50  # 8000 samples -> 25 frames
+    >>> encoder.feature_lengths(
+    ...     lens, 16000, 50
+    ... ) * 50  # 8000 samples -> 25 frames
     tensor([50., 25.])
-    >>> WhisperEncoder(source, str(getfixture("tmpdir")), layer="all")(wavs, lens).shape
+    >>> WhisperEncoder(source, str(getfixture("tmpdir")), layer="all")(
+    ...     wavs, lens
+    ... ).shape
     torch.Size([3, 2, 50, 32])
     >>> encoder.train().model.training
     False
@@ -190,10 +198,16 @@ class WhisperEncoder(Whisper):
             audio = torch.nn.functional.pad(audio, (0, padding))
         window = torch.hann_window(self._n_fft, device=audio.device)
         stft = torch.stft(
-            audio, self._n_fft, self._hop_length, window=window, return_complex=True
+            audio,
+            self._n_fft,
+            self._hop_length,
+            window=window,
+            return_complex=True,
         )
         magnitudes = stft[..., :-1].abs() ** 2
-        log_spec = torch.clamp(self._mel_filters @ magnitudes, min=1e-10).log10()
+        log_spec = torch.clamp(
+            self._mel_filters @ magnitudes, min=1e-10
+        ).log10()
         # The clamp is relative to each clip's own maximum (not the batch's).
         clip_max = log_spec.amax(dim=(-2, -1), keepdim=True)
         log_spec = torch.maximum(log_spec, clip_max - _LOG_MEL_RANGE)
@@ -239,15 +253,26 @@ class WhisperEncoder(Whisper):
         batch, total = wavs.shape
         if wav_lens is None:
             wav_lens = torch.ones(batch, device=wavs.device)
-        num_samples = torch.round(wav_lens * total).long().clamp(min=1, max=total)
-        sample_mask = torch.arange(total, device=wavs.device)[None, :] < num_samples[:, None]
+        num_samples = (
+            torch.round(wav_lens * total).long().clamp(min=1, max=total)
+        )
+        sample_mask = (
+            torch.arange(total, device=wavs.device)[None, :]
+            < num_samples[:, None]
+        )
         # Past its end a clip sees exactly the zeros Whisper pads with.
         wavs = wavs.masked_fill(~sample_mask, 0.0)
 
         num_windows = max(1, math.ceil(total / self._n_samples))
-        wavs = torch.nn.functional.pad(wavs, (0, num_windows * self._n_samples - total))
-        mel = self.log_mel_spectrogram(wavs.reshape(batch * num_windows, self._n_samples))
-        out = self.model.encoder(mel, output_hidden_states=self.layer is not None)
+        wavs = torch.nn.functional.pad(
+            wavs, (0, num_windows * self._n_samples - total)
+        )
+        mel = self.log_mel_spectrogram(
+            wavs.reshape(batch * num_windows, self._n_samples)
+        )
+        out = self.model.encoder(
+            mel, output_hidden_states=self.layer is not None
+        )
         if self.layer is None:
             feats = out.last_hidden_state
         elif self.layer == "all":
@@ -260,7 +285,10 @@ class WhisperEncoder(Whisper):
         frames = min(math.ceil(total / self.samples_per_frame), feats.shape[-2])
         feats = feats[..., :frames, :]
         valid_frames = self.num_frames(num_samples, frames)
-        valid = torch.arange(frames, device=feats.device)[None, :] < valid_frames[:, None]
+        valid = (
+            torch.arange(frames, device=feats.device)[None, :]
+            < valid_frames[:, None]
+        )
         return feats.masked_fill(~valid.unsqueeze(-1), 0.0)
 
     def num_frames(self, num_samples, max_frames):

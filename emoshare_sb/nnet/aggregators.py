@@ -99,7 +99,9 @@ class MaskedAttentiveStatisticsPooling(torch.nn.Module):
 
     Example
     -------
-    >>> pool = MaskedAttentiveStatisticsPooling(input_size=16, hidden_size=8).eval()
+    >>> pool = MaskedAttentiveStatisticsPooling(
+    ...     input_size=16, hidden_size=8
+    ... ).eval()
     >>> x = torch.randn(2, 10, 16)
     >>> pool(x, torch.tensor([1.0, 0.6])).shape
     torch.Size([2, 32])
@@ -110,7 +112,9 @@ class MaskedAttentiveStatisticsPooling(torch.nn.Module):
     def __init__(self, input_size, hidden_size=128, global_context=True):
         super().__init__()
         self.asp = AttentiveStatisticsPooling(
-            input_size, attention_channels=hidden_size, global_context=global_context
+            input_size,
+            attention_channels=hidden_size,
+            global_context=global_context,
         )
         self.output_size = 2 * input_size
 
@@ -131,7 +135,9 @@ class MaskedAttentiveStatisticsPooling(torch.nn.Module):
         """
         mask = frame_mask(x, lengths)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        pooled = self.asp(x.transpose(1, 2), lengths=exact_relative_lengths(mask))
+        pooled = self.asp(
+            x.transpose(1, 2), lengths=exact_relative_lengths(mask)
+        )
         return pooled.squeeze(-1)
 
 
@@ -188,8 +194,9 @@ class ECAPAAggregator(ECAPA_TDNN):
 
     Example
     -------
-    >>> ecapa = ECAPAAggregator(input_size=32, lin_neurons=16,
-    ...                         channels=[64, 64, 64, 64, 192]).eval()
+    >>> ecapa = ECAPAAggregator(
+    ...     input_size=32, lin_neurons=16, channels=[64, 64, 64, 64, 192]
+    ... ).eval()
     >>> ecapa(torch.randn(3, 40, 32), torch.tensor([1.0, 0.7, 0.3])).shape
     torch.Size([3, 16])
     >>> sum(p.numel() for p in ECAPAAggregator(input_size=1024).parameters())
@@ -326,8 +333,12 @@ class CNNLSTM(torch.nn.Module):
 
     Example
     -------
-    >>> model = CNNLSTM(input_size=32, conv_channels=(24, 16), hidden_size=20,
-    ...                 attention=True)
+    >>> model = CNNLSTM(
+    ...     input_size=32,
+    ...     conv_channels=(24, 16),
+    ...     hidden_size=20,
+    ...     attention=True,
+    ... )
     >>> model(torch.randn(3, 15, 32), torch.tensor([1.0, 0.6, 0.1])).shape
     torch.Size([3, 20])
     >>> sum(p.numel() for p in CNNLSTM(1024).parameters())
@@ -393,7 +404,9 @@ class CNNLSTM(torch.nn.Module):
         # Halve the length; padded frames never win the max.
         h = self.pool(h.masked_fill(~valid, float("-inf")))
         steps = (mask.sum(dim=1) + 1) // 2
-        mask = torch.arange(h.shape[-1], device=h.device)[None, :] < steps[:, None]
+        mask = (
+            torch.arange(h.shape[-1], device=h.device)[None, :] < steps[:, None]
+        )
         h = h.masked_fill(~mask.unsqueeze(1), 0.0).transpose(1, 2)
 
         packed = torch.nn.utils.rnn.pack_padded_sequence(
@@ -407,7 +420,11 @@ class CNNLSTM(torch.nn.Module):
             return _masked_mean(out, mask)
         query = self.query(h_n.transpose(0, 1).reshape(h_n.shape[1], -1))
         attended = torch.nn.functional.scaled_dot_product_attention(
-            query.unsqueeze(1), out, out, attn_mask=mask.unsqueeze(1), scale=self.scale
+            query.unsqueeze(1),
+            out,
+            out,
+            attn_mask=mask.unsqueeze(1),
+            scale=self.scale,
         )
         return attended.squeeze(1)
 
@@ -475,7 +492,9 @@ class TCGRU(torch.nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         if pooling not in ("last", "mean"):
-            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+            raise ValueError(
+                f"pooling must be 'last' or 'mean', got {pooling!r}"
+            )
         self.conv = torch.nn.Conv1d(
             input_size, conv_channels, kernel_size, padding=kernel_size // 2
         )

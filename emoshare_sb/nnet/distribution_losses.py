@@ -34,12 +34,16 @@ def kl_divergence_loss(log_probs, target_pdf):
     Example
     -------
     >>> target = torch.tensor([[0.5, 0.5, 0.0]])
-    >>> kl_divergence_loss(torch.log(torch.tensor([[0.5, 0.5, 1e-9]])), target).abs() < 1e-6
+    >>> kl_divergence_loss(
+    ...     torch.log(torch.tensor([[0.5, 0.5, 1e-9]])), target
+    ... ).abs() < 1e-6
     tensor(True)
     >>> kl_divergence_loss(torch.log(torch.tensor([[0.25, 0.25, 0.5]])), target)
     tensor(0.6931)
     """
-    return torch.nn.functional.kl_div(log_probs, target_pdf, reduction="batchmean")
+    return torch.nn.functional.kl_div(
+        log_probs, target_pdf, reduction="batchmean"
+    )
 
 
 def soft_cross_entropy(log_probs, target_pdf):
@@ -70,8 +74,10 @@ def soft_cross_entropy(log_probs, target_pdf):
     tensor(1.3863)
     >>> logits = torch.randn(4, 9)
     >>> pdf = torch.softmax(torch.randn(4, 9), dim=-1)
-    >>> torch.allclose(soft_cross_entropy(logits, pdf),
-    ...                soft_cross_entropy(torch.log_softmax(logits, -1), pdf))
+    >>> torch.allclose(
+    ...     soft_cross_entropy(logits, pdf),
+    ...     soft_cross_entropy(torch.log_softmax(logits, -1), pdf),
+    ... )
     True
     """
     return torch.nn.functional.cross_entropy(log_probs, target_pdf)

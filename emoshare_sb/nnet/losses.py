@@ -34,8 +34,14 @@ def concordance_correlation(predictions, targets, eps=1e-8):
     pred_mean, target_mean = predictions.mean(dim=0), targets.mean(dim=0)
     pred_var = predictions.var(dim=0, unbiased=False)
     target_var = targets.var(dim=0, unbiased=False)
-    covariance = ((predictions - pred_mean) * (targets - target_mean)).mean(dim=0)
-    return 2 * covariance / (pred_var + target_var + (pred_mean - target_mean) ** 2 + eps)
+    covariance = ((predictions - pred_mean) * (targets - target_mean)).mean(
+        dim=0
+    )
+    return (
+        2
+        * covariance
+        / (pred_var + target_var + (pred_mean - target_mean) ** 2 + eps)
+    )
 
 
 def ccc_loss(predictions, targets):

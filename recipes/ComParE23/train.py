@@ -25,23 +25,23 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.batching import dataloader_options
-from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.feature_cache import FeatureCache, to_encoder_layout
-from emoshare_sb.hparams import (
+from emoshare_sb.inference.windows import average_by_owner, split_into_windows
+from emoshare_sb.metrics.regression import (
+    PredictionCollector,
+    format_scores_table,
+    regression_scores,
+)
+from emoshare_sb.training.batching import dataloader_options
+from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
+from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_dim,
     exit_on_user_error,
     load_hparams,
 )
-from emoshare_sb.io import write_csv, write_json
-from emoshare_sb.metrics import (
-    PredictionCollector,
-    format_scores_table,
-    regression_scores,
-)
-from emoshare_sb.windows import average_by_owner, split_into_windows
+from emoshare_sb.utils.io import write_csv, write_json
 
 logger = get_logger(__name__)
 
@@ -50,21 +50,27 @@ class EmotionShareBrain(EmotionBrain):
     """Trains encoder + aggregator + head to regress per-clip emotion shares.
 
     Optimizers, the encoder's frozen start, checkpoint averaging and CPU DDP
-    come from :class:`emoshare_sb.brain.EmotionBrain`.
+    come from :class:`emoshare_sb.training.brain.EmotionBrain`.
     """
 
     def compute_forward(self, batch, stage):
         """Predicts shares; at evaluation, optionally per sliding window, averaged per clip."""
         batch = batch.to(self.device)
-        if self.hparams.use_feature_cache:  # frozen encoder's features, read from disk
+        if (
+            self.hparams.use_feature_cache
+        ):  # frozen encoder's features, read from disk
             features, feature_lens = batch.feats
-            embeddings = self.modules.pooling(to_encoder_layout(features), feature_lens)
+            embeddings = self.modules.pooling(
+                to_encoder_layout(features), feature_lens
+            )
             return self.modules.head(embeddings)
         wavs, wav_lens = batch.sig
         window = int(self.hparams.eval_window * self.hparams.sample_rate)
         if stage != sb.Stage.TRAIN and window > 0:
             hop = int(self.hparams.eval_hop * self.hparams.sample_rate)
-            windows, window_lens, owners = split_into_windows(wavs, wav_lens, window, hop)
+            windows, window_lens, owners = split_into_windows(
+                wavs, wav_lens, window, hop
+            )
             window_predictions = self.predict(windows, window_lens)
             return average_by_owner(window_predictions, owners, wavs.shape[0])
         return self.predict(wavs, wav_lens)
@@ -99,8 +105,12 @@ class EmotionShareBrain(EmotionBrain):
         scores = None
         stats = {"loss": stage_loss}
         if not np.isnan(targets).any():
-            scores = regression_scores(targets, predictions, self.hparams.emotions)
-            stats.update({m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")})
+            scores = regression_scores(
+                targets, predictions, self.hparams.emotions
+            )
+            stats.update(
+                {m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")}
+            )
         if stage == sb.Stage.VALID:
             learning_rates = self.update_learning_rates(stage_loss)
             self.hparams.train_logger.log_stats(
@@ -114,7 +124,11 @@ class EmotionShareBrain(EmotionBrain):
                 num_to_keep=self.hparams.num_averaged_checkpoints,
             )
         else:
-            self.test_outputs = {"ids": ids, "predictions": predictions, "scores": scores}
+            self.test_outputs = {
+                "ids": ids,
+                "predictions": predictions,
+                "scores": scores,
+            }
 
 
 def dataio_prep(hparams, feature_cache=None):
@@ -148,7 +162,9 @@ def dataio_prep(hparams, feature_cache=None):
         input_key = "sig"
     else:
         inputs = {
-            "train": feature_cache.dynamic_item(train_window=hparams["train_window"]),
+            "train": feature_cache.dynamic_item(
+                train_window=hparams["train_window"]
+            ),
             "eval": feature_cache.dynamic_item(),
         }
         input_key = "feats"
@@ -157,7 +173,10 @@ def dataio_prep(hparams, feature_cache=None):
     for split in ("train", "devel", "test"):
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
             csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
-            dynamic_items=[inputs["train" if split == "train" else "eval"], target_pipeline],
+            dynamic_items=[
+                inputs["train" if split == "train" else "eval"],
+                target_pipeline,
+            ],
             output_keys=["id", input_key, "targets"],
         )
         if split != "train":
@@ -182,10 +201,15 @@ def build_feature_cache(hparams, device):
             "sliding windows (set --eval_window 0 or --use_feature_cache False)"
         )
     cache = FeatureCache(
-        hparams["feature_cache_folder"], hparams["encoder"], sample_rate=hparams["sample_rate"]
+        hparams["feature_cache_folder"],
+        hparams["encoder"],
+        sample_rate=hparams["sample_rate"],
     )
     cache.build(
-        [os.path.join(hparams["save_folder"], f"{split}.csv") for split in ("train", "devel", "test")],
+        [
+            os.path.join(hparams["save_folder"], f"{split}.csv")
+            for split in ("train", "devel", "test")
+        ],
         device=device,
     )
     return cache
@@ -199,7 +223,11 @@ def loader_options(hparams, datasets, brain):
     """
     if not hparams["dynamic_batching"]:
         return {
-            split: hparams["train_dataloader_options" if split == "train" else "eval_dataloader_options"]
+            split: hparams[
+                "train_dataloader_options"
+                if split == "train"
+                else "eval_dataloader_options"
+            ]
             for split in datasets
         }
     options = {}
@@ -210,7 +238,9 @@ def loader_options(hparams, datasets, brain):
             train=train,
             train_window=hparams["train_window"] if train else None,
             max_batch_length=hparams["max_batch_seconds"],
-            num_workers=hparams["eval_dataloader_options"].get("num_workers", 0),
+            num_workers=hparams["eval_dataloader_options"].get(
+                "num_workers", 0
+            ),
             seed=hparams["seed"],
         )
     # The Brain then reshuffles the buckets every epoch, resumed runs included.
@@ -221,8 +251,13 @@ def loader_options(hparams, datasets, brain):
 def write_predictions(path, emotions, outputs):
     """Writes one prediction CSV in the challenge's submission format."""
     rows = [
-        {"filename": clip, **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)}}
-        for clip, row in zip(outputs["ids"], outputs["predictions"], strict=True)
+        {
+            "filename": clip,
+            **{e: f"{v:.6f}" for e, v in zip(emotions, row, strict=True)},
+        }
+        for clip, row in zip(
+            outputs["ids"], outputs["predictions"], strict=True
+        )
     ]
     write_csv(path, rows, ["filename"] + emotions)
 
@@ -233,16 +268,27 @@ def write_outputs(hparams, results):
     emotions = hparams["emotions"]
     folder = os.path.join(hparams["output_folder"], "predictions")
     # Every encoder source (fusion YAMLs have one per encoder, Fbank none).
-    summary = {key: value for key, value in hparams.items() if key.endswith("_source")}
+    summary = {
+        key: value for key, value in hparams.items() if key.endswith("_source")
+    }
     # The best checkpoint first, so the log ends with the system's tables.
     for variant, subfolder in ((BEST, BEST), (AVERAGED, "")):
         scores = {"checkpoints": results[variant].pop("checkpoints")}
         for split, outputs in results[variant].items():
-            write_predictions(os.path.join(folder, subfolder, f"{split}.csv"), emotions, outputs)
+            write_predictions(
+                os.path.join(folder, subfolder, f"{split}.csv"),
+                emotions,
+                outputs,
+            )
             scores[split] = outputs["scores"]
             if outputs["scores"] is not None:
-                title = f"{split}, {variant} model ({len(outputs['ids'])} clips)"
-                logger.info("\n" + format_scores_table(outputs["scores"], emotions, title))
+                title = (
+                    f"{split}, {variant} model ({len(outputs['ids'])} clips)"
+                )
+                logger.info(
+                    "\n"
+                    + format_scores_table(outputs["scores"], emotions, title)
+                )
         if variant == AVERAGED:  # the system's result
             summary["averaged_from"] = scores.pop("checkpoints")
             summary.update(scores)
@@ -260,7 +306,9 @@ def write_outputs(hparams, results):
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with exit_on_user_error():  # bad overrides, corpus rows, model folders: one line
+    with (
+        exit_on_user_error()
+    ):  # bad overrides, corpus rows, model folders: one line
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],

@@ -48,22 +48,22 @@ from speechbrain.core import DEFAULT_LOG_CONFIG
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger, setup_logging
 
-from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
-from emoshare_sb.classification_metrics import (
+from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.iemocap import IEMOCAP_SESSIONS, SPLITS
+from emoshare_sb.metrics.classification import (
     accuracy,
     best_classes,
     unweighted_average_recall,
 )
-from emoshare_sb.data.audio import random_crop, read_audio
-from emoshare_sb.data.iemocap import IEMOCAP_SESSIONS, SPLITS
-from emoshare_sb.hparams import (
+from emoshare_sb.metrics.regression import PredictionCollector
+from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.hparams import (
     HparamsError,
     check_overrides,
     exit_on_user_error,
     load_hparams,
 )
-from emoshare_sb.io import write_csv, write_json
-from emoshare_sb.metrics import PredictionCollector
+from emoshare_sb.utils.io import write_csv, write_json
 
 logger = get_logger(__name__)
 
@@ -76,7 +76,7 @@ class IEMOCAPEmotionBrain(EmotionBrain):
     """Trains encoder(s) + aggregator + softmax classifier on the 4 classes.
 
     Optimizers, the encoder's frozen start, checkpoint averaging and CPU DDP
-    come from :class:`emoshare_sb.brain.EmotionBrain`.
+    come from :class:`emoshare_sb.training.brain.EmotionBrain`.
     """
 
     def compute_forward(self, batch, stage):
@@ -109,14 +109,20 @@ class IEMOCAPEmotionBrain(EmotionBrain):
             self.train_stats = {"loss": stage_loss}
             return
         ids, probabilities, targets = self.collector.gather()
-        scores = score_split(targets[:, 0].astype(int), probabilities, len(self.hparams.classes))
+        scores = score_split(
+            targets[:, 0].astype(int), probabilities, len(self.hparams.classes)
+        )
         if stage == sb.Stage.VALID:
             # New-bob on the validation error rate, as SpeechBrain's IEMOCAP recipe.
             learning_rates = self.update_learning_rates(1.0 - scores["wa"])
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
-                valid_stats={"loss": stage_loss, "wa": scores["wa"], "ua": scores["ua"]},
+                valid_stats={
+                    "loss": stage_loss,
+                    "wa": scores["wa"],
+                    "ua": scores["ua"],
+                },
             )
             metric = self.hparams.checkpoint_metric
             self.checkpointer.save_and_keep_only(
@@ -152,7 +158,9 @@ def score_split(targets, probabilities, num_classes):
         ``num_utterances`` and ``confusion`` (rows: targets, columns:
         predictions, in class order).
     """
-    predictions = best_classes(probabilities) if len(targets) else np.zeros(0, dtype=int)
+    predictions = (
+        best_classes(probabilities) if len(targets) else np.zeros(0, dtype=int)
+    )
     return {
         "wa": accuracy(targets, predictions) if len(targets) else math.nan,
         "ua": unweighted_average_recall(targets, predictions),
@@ -191,7 +199,9 @@ def dataio_prep(hparams):
 
     datasets = {}
     for split in SPLITS:
-        audio = train_audio_pipeline if split == "train" else eval_audio_pipeline
+        audio = (
+            train_audio_pipeline if split == "train" else eval_audio_pipeline
+        )
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
             csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
             dynamic_items=[audio, label_pipeline],
@@ -219,7 +229,11 @@ def check_encoder_widths(hparams):
     ``<name>_dim``, then the whole encoder against ``encoder_dim``.
     """
     pairs = [
-        (f"{key[: -len('_source')]}_encoder", f"{key[: -len('_source')]}_dim", key)
+        (
+            f"{key[: -len('_source')]}_encoder",
+            f"{key[: -len('_source')]}_dim",
+            key,
+        )
         for key in hparams
         if key.endswith("_source") and key != "ssl_source"
     ]
@@ -240,7 +254,9 @@ def overrides_as_dict(overrides):
     """The command-line overrides (YAML text from ``sb.parse_arguments``) as a dict."""
     if isinstance(overrides, dict):
         return dict(overrides)
-    loaded = ruamel.yaml.YAML(typ="safe", pure=True).load(io.StringIO(overrides or ""))
+    loaded = ruamel.yaml.YAML(typ="safe", pure=True).load(
+        io.StringIO(overrides or "")
+    )
     return dict(loaded or {})
 
 
@@ -263,14 +279,19 @@ def read_fold_plan(hparams_file, overrides):
     try:
         with open(hparams_file, encoding="utf-8") as handle:
             resolved = resolve_references(handle, overrides)
-    except ValueError as error:  # a !PLACEHOLDER left, or overrides of the wrong shape
+    except (
+        ValueError
+    ) as error:  # a !PLACEHOLDER left, or overrides of the wrong shape
         raise HparamsError(" ".join(str(arg) for arg in error.args)) from error
     plain = ruamel.yaml.YAML(typ="rt").load(resolved)
     test_sessions = plain["test_sessions"]
     if (
         not isinstance(test_sessions, list)
         or not test_sessions
-        or any(s not in IEMOCAP_SESSIONS or isinstance(s, bool) for s in test_sessions)
+        or any(
+            s not in IEMOCAP_SESSIONS or isinstance(s, bool)
+            for s in test_sessions
+        )
         or len(set(test_sessions)) != len(test_sessions)
     ):
         raise HparamsError(
@@ -291,7 +312,9 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
     and an interrupted fold resumes from its own checkpoints.
     """
     fold_overrides = {**overrides, "test_session": test_session}
-    with exit_on_user_error():  # bad overrides, corpus rows, model folders: one line
+    with (
+        exit_on_user_error()
+    ):  # bad overrides, corpus rows, model folders: one line
         hparams = load_hparams(hparams_file, fold_overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["fold_folder"],
@@ -333,7 +356,10 @@ def write_predictions(path, classes, dataset, outputs):
     """Writes one prediction CSV: ID, speaker, target, predicted class, class probabilities."""
     rows = []
     for utterance, target, probabilities in zip(
-        outputs["ids"], outputs["targets"], outputs["probabilities"], strict=True
+        outputs["ids"],
+        outputs["targets"],
+        outputs["probabilities"],
+        strict=True,
     ):
         row = {
             "ID": utterance,
@@ -341,7 +367,9 @@ def write_predictions(path, classes, dataset, outputs):
             "emo": classes[target],
             "prediction": classes[int(best_classes(probabilities[None])[0])],
         }
-        row.update({c: f"{p:.6f}" for c, p in zip(classes, probabilities, strict=True)})
+        row.update(
+            {c: f"{p:.6f}" for c, p in zip(classes, probabilities, strict=True)}
+        )
         rows.append(row)
     write_csv(path, rows, ["ID", "spk_id", "emo", "prediction"] + classes)
 
@@ -351,7 +379,9 @@ def write_fold_outputs(hparams, datasets, outputs):
     best/) and its results.json, and logs its scores."""
     classes = list(hparams["classes"])
     folder = hparams["fold_folder"]
-    test_speakers = sorted({row["spk_id"] for row in datasets["test"].data.values()})
+    test_speakers = sorted(
+        {row["spk_id"] for row in datasets["test"].data.values()}
+    )
     results = {
         "test_session": hparams["test_session"],
         "test_speakers": test_speakers,
@@ -426,14 +456,23 @@ def summarise_folds(output_folder):
         }
         targets, predictions = [], []
         for session in folds:
-            path = os.path.join(output_folder, f"fold_{session}", "predictions", subfolder, "test.csv")
+            path = os.path.join(
+                output_folder,
+                f"fold_{session}",
+                "predictions",
+                subfolder,
+                "test.csv",
+            )
             with open(path, newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
                     targets.append(classes.index(row["emo"]))
                     predictions.append(classes.index(row["prediction"]))
         summary[variant] = {
             "per_fold": per_fold,
-            "mean": {m: float(np.mean([f[m] for f in per_fold.values()])) for m in ("wa", "ua")},
+            "mean": {
+                m: float(np.mean([f[m] for f in per_fold.values()]))
+                for m in ("wa", "ua")
+            },
             "std": {
                 m: float(np.std([f[m] for f in per_fold.values()], ddof=1))
                 if len(per_fold) > 1
@@ -457,13 +496,21 @@ def format_folds_table(summary):
         f"checkpoints ranked by valid {summary['checkpoint_metric'].upper()}"
     )
     columns = ["best WA", "best UA", "avg WA", "avg UA"]
-    lines = [title, f"{'fold':<8}{'test speakers':<16}{'utts':>6}" + "".join(f"{c:>9}" for c in columns)]
+    lines = [
+        title,
+        f"{'fold':<8}{'test speakers':<16}{'utts':>6}"
+        + "".join(f"{c:>9}" for c in columns),
+    ]
 
     def values(get):
-        return [get(summary[v])[m] for v in (BEST, AVERAGED) for m in ("wa", "ua")]
+        return [
+            get(summary[v])[m] for v in (BEST, AVERAGED) for m in ("wa", "ua")
+        ]
 
     def cells(numbers):
-        return "".join(f"{'-':>9}" if v is None else f"{100 * v:>9.2f}" for v in numbers)
+        return "".join(
+            f"{'-':>9}" if v is None else f"{100 * v:>9.2f}" for v in numbers
+        )
 
     for session in summary["folds"]:
         fold = summary[AVERAGED]["per_fold"][str(session)]
@@ -474,7 +521,9 @@ def format_folds_table(summary):
     lines.append(f"{'mean':<30}" + cells(values(lambda s: s["mean"])))
     lines.append(f"{'std':<30}" + cells(values(lambda s: s["std"])))
     pooled = summary[AVERAGED]["pooled"]["num_utterances"]
-    lines.append(f"{'pooled':<24}{pooled:>6}" + cells(values(lambda s: s["pooled"])))
+    lines.append(
+        f"{'pooled':<24}{pooled:>6}" + cells(values(lambda s: s["pooled"]))
+    )
     return "\n".join(lines)
 
 
@@ -482,7 +531,10 @@ def log_to(folder):
     """Sends the log file to ``<folder>/log.txt`` again (after a fold's own log)."""
     if if_main_process():
         log_file = os.path.join(folder, "log.txt")
-        setup_logging(DEFAULT_LOG_CONFIG, {"handlers": {"file_handler": {"filename": log_file}}})
+        setup_logging(
+            DEFAULT_LOG_CONFIG,
+            {"handlers": {"file_handler": {"filename": log_file}}},
+        )
 
 
 def _json_safe(value):
@@ -509,7 +561,9 @@ def main(argv):
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
-    logger.info(f"Leave-one-session-out folds to run (held-out session): {test_sessions}")
+    logger.info(
+        f"Leave-one-session-out folds to run (held-out session): {test_sessions}"
+    )
     for test_session in test_sessions:
         run_fold(hparams_file, run_opts, overrides, test_session)
         # The fold's modules, optimizers and data loaders go before the next fold's.
@@ -519,7 +573,9 @@ def main(argv):
         log_to(output_folder)
         if if_main_process():
             summary = summarise_folds(output_folder)
-            write_json(os.path.join(output_folder, RESULTS_FILE), _json_safe(summary))
+            write_json(
+                os.path.join(output_folder, RESULTS_FILE), _json_safe(summary)
+            )
             averaged = summary[AVERAGED]["per_fold"][str(test_session)]
             logger.info(
                 f"Fold {test_session} done: test WA {100 * averaged['wa']:.2f} %, "

@@ -35,21 +35,31 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.brain import AVERAGED, BEST, EmotionBrain
-from emoshare_sb.classification_metrics import best_classes, classification_report
 from emoshare_sb.data.audio import random_crop, read_audio
 from emoshare_sb.data.manifest import OPTIONS_FILE
-from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES, MSP_SPLITS
+from emoshare_sb.data.msp_podcast import (
+    MSP_CLASS_CODES,
+    MSP_CLASS_NAMES,
+    MSP_SPLITS,
+)
 from emoshare_sb.data.noise import mix_at_snr
-from emoshare_sb.hparams import (
+from emoshare_sb.metrics.classification import (
+    best_classes,
+    classification_report,
+)
+from emoshare_sb.metrics.regression import PredictionCollector, ccc_per_column
+from emoshare_sb.nnet.distribution_losses import (
+    kl_divergence_loss,
+    soft_cross_entropy,
+)
+from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_dim,
     exit_on_user_error,
     load_hparams,
 )
-from emoshare_sb.io import write_csv, write_json
-from emoshare_sb.metrics import PredictionCollector, ccc_per_column
-from emoshare_sb.nnet.distribution_losses import kl_divergence_loss, soft_cross_entropy
+from emoshare_sb.utils.io import write_csv, write_json
 
 logger = get_logger(__name__)
 
@@ -93,7 +103,9 @@ class ClipCollector(PredictionCollector):
             Each clip's speaker id and gender.
         """
         super().append(ids, predictions, targets)
-        self.metadata.update(zip(ids, zip(speakers, genders, strict=True), strict=True))
+        self.metadata.update(
+            zip(ids, zip(speakers, genders, strict=True), strict=True)
+        )
 
     def gather(self):
         """Returns the whole split, sorted by id.
@@ -107,7 +119,10 @@ class ClipCollector(PredictionCollector):
         """
         ids, predictions, targets = super().gather()
         metadata = self.metadata
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if (
+            torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+        ):
             everyone = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(everyone, metadata)
             metadata = {k: v for part in everyone for k, v in part.items()}
@@ -129,7 +144,7 @@ class MSPEmotionBrain(EmotionBrain):
     """Trains TC-GRU + class and dimension heads on frozen SSL features.
 
     Optimizers, checkpoint averaging and CPU DDP come from
-    :class:`emoshare_sb.brain.EmotionBrain`.
+    :class:`emoshare_sb.training.brain.EmotionBrain`.
     """
 
     def compute_forward(self, batch, stage):
@@ -138,7 +153,9 @@ class MSPEmotionBrain(EmotionBrain):
         wavs, wav_lens = batch.sig
         features, feature_lens = self.encode(wavs, wav_lens)
         embeddings = self.modules.aggregator(features, feature_lens)
-        log_probs = self.hparams.log_softmax(self.modules.class_head(embeddings))
+        log_probs = self.hparams.log_softmax(
+            self.modules.class_head(embeddings)
+        )
         dimensions = self.modules.dimension_head(embeddings)
         return log_probs, dimensions
 
@@ -155,7 +172,9 @@ class MSPEmotionBrain(EmotionBrain):
             self.collector.append(
                 batch.id,
                 torch.cat([log_probs.exp(), dimensions], dim=1),
-                torch.cat([class_index.unsqueeze(1).float(), dimension_targets], dim=1),
+                torch.cat(
+                    [class_index.unsqueeze(1).float(), dimension_targets], dim=1
+                ),
                 batch.spk_id,
                 batch.gender,
             )
@@ -217,7 +236,11 @@ class MSPEmotionBrain(EmotionBrain):
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
-                valid_stats={"loss": stage_loss, **summary_stats(scores), metric: selection},
+                valid_stats={
+                    "loss": stage_loss,
+                    **summary_stats(scores),
+                    metric: selection,
+                },
             )
             # Before saving, so that the checkpointed counter knows this epoch.
             self.hparams.epoch_counter.update_metric(selection)
@@ -244,7 +267,7 @@ def score_split(outputs, dimension_names):
     -------
     dict or None
         ``num_clips``, ``categorical`` (see
-        :func:`emoshare_sb.classification_metrics.classification_report`;
+        :func:`emoshare_sb.metrics.classification.classification_report`;
         clips with consensus O or X are left out) and ``dimensional`` (CCC per
         attribute and their mean, overall and per gender).
     """
@@ -261,7 +284,9 @@ def score_split(outputs, dimension_names):
         genders=genders[labelled],
     )
     dimensional = ccc_scores(
-        dimension_targets[labelled], outputs["dimensions"][labelled], dimension_names
+        dimension_targets[labelled],
+        outputs["dimensions"][labelled],
+        dimension_names,
     )
     dimensional["per_gender"] = {
         str(gender): ccc_scores(
@@ -301,7 +326,11 @@ def selection_score(scores, metric):
     the other). A score that cannot be computed (e.g. no labelled clip in a
     ``--debug`` batch) counts as -1, the worst value.
     """
-    macro_f1 = scores["categorical"].get("macro_f1", float("nan")) if scores else math.nan
+    macro_f1 = (
+        scores["categorical"].get("macro_f1", float("nan"))
+        if scores
+        else math.nan
+    )
     mean_ccc = scores["dimensional"]["ccc"]["mean"] if scores else math.nan
     value = {
         "macro_f1": macro_f1,
@@ -368,12 +397,17 @@ def dataio_prep(hparams):
         @sb.utils.data_pipeline.provides("sig")
         def pipeline(clip_id, wav):
             clean = read_audio(wav, sample_rate)
-            return mix_at_snr(clean, noise_source(clip_id, clean.shape[0]), snr_db)
+            return mix_at_snr(
+                clean, noise_source(clip_id, clean.shape[0]), snr_db
+            )
 
         return pipeline
 
     @sb.utils.data_pipeline.takes(
-        *MSP_CLASS_NAMES, "has_distribution", "emo_class", *hparams["dimensions"]
+        *MSP_CLASS_NAMES,
+        "has_distribution",
+        "emo_class",
+        *hparams["dimensions"],
     )
     @sb.utils.data_pipeline.provides(
         "class_pdf", "has_pdf", "class_index", "dimension_targets"
@@ -382,14 +416,24 @@ def dataio_prep(hparams):
         votes = torch.tensor([float(v) for v in fields[:NUM_CLASSES]])
         has_distribution = int(fields[NUM_CLASSES]) == 1
         code = fields[NUM_CLASSES + 1]
-        yield votes / votes.sum() if has_distribution else torch.zeros(NUM_CLASSES)
+        yield (
+            votes / votes.sum()
+            if has_distribution
+            else torch.zeros(NUM_CLASSES)
+        )
         yield torch.tensor([float(has_distribution)])
         yield torch.tensor([MSP_CLASS_CODES.index(code) if code else -1])
         yield torch.tensor([float(v) for v in fields[NUM_CLASSES + 2 :]])
 
     output_keys = [
-        "id", "sig", "class_pdf", "has_pdf", "class_index",
-        "dimension_targets", "spk_id", "gender",
+        "id",
+        "sig",
+        "class_pdf",
+        "has_pdf",
+        "class_index",
+        "dimension_targets",
+        "spk_id",
+        "gender",
     ]
 
     def load(split, audio_pipeline):
@@ -398,7 +442,11 @@ def dataio_prep(hparams):
             dynamic_items=[audio_pipeline, target_pipeline],
             output_keys=output_keys,
         )
-        return dataset if split == "train" else dataset.filtered_sorted(sort_key="duration")
+        return (
+            dataset
+            if split == "train"
+            else dataset.filtered_sorted(sort_key="duration")
+        )
 
     splits = prepared_splits(hparams["save_folder"])
     missing = [s for s in ("train", "valid") if s not in splits]
@@ -407,21 +455,29 @@ def dataio_prep(hparams):
             f"data preparation wrote no manifest for {missing} in {hparams['save_folder']}"
         )
     datasets = {
-        split: load(split, train_audio_pipeline if split == "train" else eval_audio_pipeline)
+        split: load(
+            split,
+            train_audio_pipeline if split == "train" else eval_audio_pipeline,
+        )
         for split in splits
     }
     noisy_split = hparams["noisy_split"]
     if noisy_split in datasets:
-        logger.info(f"Noisy {noisy_split} sets at {hparams['noisy_snrs']} dB SNR: {noise_source}")
+        logger.info(
+            f"Noisy {noisy_split} sets at {hparams['noisy_snrs']} dB SNR: {noise_source}"
+        )
         for snr_db in hparams["noisy_snrs"]:
             datasets[noisy_name(noisy_split, snr_db)] = load(
                 noisy_split, noisy_audio_pipeline(snr_db)
             )
     elif hparams["noisy_snrs"]:
-        logger.warning(f"No {noisy_split} split: the noisy test sets are skipped.")
+        logger.warning(
+            f"No {noisy_split} split: the noisy test sets are skipped."
+        )
 
     without_votes = sum(
-        not int(row["has_distribution"]) for row in datasets["train"].data.values()
+        not int(row["has_distribution"])
+        for row in datasets["train"].data.values()
     )
     if without_votes:
         logger.info(
@@ -448,7 +504,8 @@ def prepared_splits(save_folder):
     return [
         split
         for split in MSP_SPLITS
-        if split in written and os.path.isfile(os.path.join(save_folder, f"{split}.csv"))
+        if split in written
+        and os.path.isfile(os.path.join(save_folder, f"{split}.csv"))
     ]
 
 
@@ -470,9 +527,9 @@ def check_options(hparams):
             f"got '{hparams['checkpoint_metric']}'"
         )
     if len(hparams["dimensions"]) != len(DIMENSION_COLUMNS):
-        raise HparamsError(f"--dimensions must name {len(DIMENSION_COLUMNS)} attributes")
-
-
+        raise HparamsError(
+            f"--dimensions must name {len(DIMENSION_COLUMNS)} attributes"
+        )
 
 
 def write_predictions(path, outputs):
@@ -481,15 +538,26 @@ def write_predictions(path, outputs):
     header = ["FileName", "EmoClass"] + MSP_CLASS_NAMES + DIMENSION_COLUMNS
     rows = []
     for clip, probabilities, dimensions in zip(
-        outputs["ids"], outputs["probabilities"], outputs["dimensions"], strict=True
+        outputs["ids"],
+        outputs["probabilities"],
+        outputs["dimensions"],
+        strict=True,
     ):
         # The 1-best class as the metrics rank classes (ties to the higher index).
         best = int(best_classes(probabilities[None])[0])
         row = {"FileName": clip, "EmoClass": MSP_CLASS_CODES[best]}
-        row.update({c: f"{p:.6f}" for c, p in zip(MSP_CLASS_NAMES, probabilities, strict=True)})
+        row.update(
+            {
+                c: f"{p:.6f}"
+                for c, p in zip(MSP_CLASS_NAMES, probabilities, strict=True)
+            }
+        )
         # The model predicts (x - 1) / 6 in [0, 1]; the corpus scale is 1..7.
         row.update(
-            {c: f"{1.0 + 6.0 * v:.4f}" for c, v in zip(DIMENSION_COLUMNS, dimensions, strict=True)}
+            {
+                c: f"{1.0 + 6.0 * v:.4f}"
+                for c, v in zip(DIMENSION_COLUMNS, dimensions, strict=True)
+            }
         )
         rows.append(row)
     write_csv(path, rows, header)
@@ -498,7 +566,10 @@ def write_predictions(path, outputs):
 def format_results_table(scores_per_split, dimension_names, title):
     """A fixed-width table of the headline metrics, one row per split."""
     columns = ["macro_f1", "micro_f1", "uar", "acc", "top2", "top3"]
-    columns += [f"ccc_{n[:3]}" for n in dimension_names] + ["paUAR50", "paUAR75"]
+    columns += [f"ccc_{n[:3]}" for n in dimension_names] + [
+        "paUAR50",
+        "paUAR75",
+    ]
     lines = [title, f"{'split':<16}" + "".join(f"{c:>9}" for c in columns)]
     for split, scores in scores_per_split.items():
         if scores is None:
@@ -508,15 +579,21 @@ def format_results_table(scores_per_split, dimension_names, title):
         top_k = categorical.get("top_k_accuracy", {})
         pauar = categorical.get("pauar", {}).get("k1", {})
         values = [
-            categorical.get("macro_f1"), categorical.get("micro_f1"),
-            categorical.get("uar"), categorical.get("accuracy"),
-            top_k.get("2"), top_k.get("3"),
+            categorical.get("macro_f1"),
+            categorical.get("micro_f1"),
+            categorical.get("uar"),
+            categorical.get("accuracy"),
+            top_k.get("2"),
+            top_k.get("3"),
             *(scores["dimensional"]["ccc"][n] for n in dimension_names),
-            pauar.get("50"), pauar.get("75"),
+            pauar.get("50"),
+            pauar.get("75"),
         ]
         lines.append(
             f"{split:<16}"
-            + "".join(f"{'-':>9}" if v is None else f"{v:>9.3f}" for v in values)
+            + "".join(
+                f"{'-':>9}" if v is None else f"{v:>9.3f}" for v in values
+            )
         )
     return "\n".join(lines)
 
@@ -538,17 +615,25 @@ def write_outputs(hparams, results):
         checkpoints = results[variant].pop("checkpoints")
         scores = {}
         for split, outputs in results[variant].items():
-            write_predictions(os.path.join(folder, subfolder, f"{split}.csv"), outputs)
+            write_predictions(
+                os.path.join(folder, subfolder, f"{split}.csv"), outputs
+            )
             scores[split] = outputs["scores"]
         logger.info(
-            "\n" + format_results_table(scores, hparams["dimensions"], f"{variant} model")
+            "\n"
+            + format_results_table(
+                scores, hparams["dimensions"], f"{variant} model"
+            )
         )
         if variant == AVERAGED:  # the system's result
             summary["averaged_from"] = checkpoints
             summary.update(scores)
         else:
             summary["best_checkpoint"] = {"checkpoints": checkpoints, **scores}
-    write_json(os.path.join(hparams["output_folder"], "results.json"), _json_safe(summary))
+    write_json(
+        os.path.join(hparams["output_folder"], "results.json"),
+        _json_safe(summary),
+    )
 
 
 def _json_safe(value):
@@ -565,7 +650,9 @@ def _json_safe(value):
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with exit_on_user_error():  # bad overrides, corpus rows, model folders: one line
+    with (
+        exit_on_user_error()
+    ):  # bad overrides, corpus rows, model folders: one line
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
@@ -595,7 +682,11 @@ if __name__ == "__main__":
 
     # The best checkpoint alone, then the average of the N best (the system).
     results = brain.evaluate_best_and_averaged(
-        {split: dataset for split, dataset in datasets.items() if split != "train"},
+        {
+            split: dataset
+            for split, dataset in datasets.items()
+            if split != "train"
+        },
         loader_kwargs=hparams["eval_dataloader_options"],
         max_key=hparams["checkpoint_metric"],
     )

@@ -1,6 +1,6 @@
 """Categorical emotion metrics over a whole split, overall, per speaker and per gender.
 
-Like :mod:`emoshare_sb.metrics`, these are computed once over every clip of a
+Like :mod:`emoshare_sb.metrics.regression`, these are computed once over every clip of a
 split, never averaged per batch. Targets are class indices (``0 .. C-1``);
 predictions are class indices or ``[N, C]`` class probabilities (any scores
 whose order ranks the classes).
@@ -234,7 +234,9 @@ def unweighted_average_recall(targets, predictions):
 
     Example
     -------
-    >>> unweighted_average_recall([0, 0, 0, 1], [0, 0, 1, 2])  # recalls 2/3 and 0
+    >>> unweighted_average_recall(
+    ...     [0, 0, 0, 1], [0, 0, 1, 2]
+    ... )  # recalls 2/3 and 0
     0.333...
     """
     targets = np.asarray(targets)
@@ -292,7 +294,10 @@ def top_k_accuracy(targets, probabilities, k):
     Example
     -------
     >>> probabilities = [[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]
-    >>> top_k_accuracy([1, 2, 2], probabilities, k=1), top_k_accuracy([1, 2, 2], probabilities, k=2)
+    >>> (
+    ...     top_k_accuracy([1, 2, 2], probabilities, k=1),
+    ...     top_k_accuracy([1, 2, 2], probabilities, k=2),
+    ... )
     (0.333..., 0.666...)
     """
     probabilities = np.asarray(probabilities, dtype=float)
@@ -303,7 +308,9 @@ def top_k_accuracy(targets, probabilities, k):
         # sklearn reads two-class scores as binary and wants them 1-D.
         return accuracy(targets, best_classes(probabilities))
     return float(
-        top_k_accuracy_score(targets, probabilities, k=k, labels=np.arange(num_classes))
+        top_k_accuracy_score(
+            targets, probabilities, k=k, labels=np.arange(num_classes)
+        )
     )
 
 
@@ -330,10 +337,17 @@ def uar_per_speaker(targets, probabilities, speakers, k=1):
 
     Example
     -------
-    >>> probabilities = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.5, 0.4, 0.1]]
+    >>> probabilities = [
+    ...     [0.6, 0.3, 0.1],
+    ...     [0.2, 0.7, 0.1],
+    ...     [0.6, 0.3, 0.1],
+    ...     [0.5, 0.4, 0.1],
+    ... ]
     >>> uar_per_speaker([0, 0, 1, 1], probabilities, ["a", "a", "b", "Unknown"])
     {'a': 0.5, 'b': 0.0}
-    >>> uar_per_speaker([0, 0, 1, 1], probabilities, ["a", "a", "b", "Unknown"], k=2)
+    >>> uar_per_speaker(
+    ...     [0, 0, 1, 1], probabilities, ["a", "a", "b", "Unknown"], k=2
+    ... )
     {'a': 1.0, 'b': 1.0}
     """
     targets = np.asarray(targets)
@@ -348,7 +362,9 @@ def uar_per_speaker(targets, probabilities, speakers, k=1):
     }
 
 
-def percentage_speakers_above_uar(targets, probabilities, speakers, threshold, k=1):
+def percentage_speakers_above_uar(
+    targets, probabilities, speakers, threshold, k=1
+):
     """paUAR-X: the percentage of speakers whose (k-best) UAR is above X percent.
 
     Arguments
@@ -375,10 +391,14 @@ def percentage_speakers_above_uar(targets, probabilities, speakers, threshold, k
     Example
     -------
     >>> probabilities = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]]
-    >>> percentage_speakers_above_uar([0, 0, 1], probabilities, ["a", "a", "b"], 25)
+    >>> percentage_speakers_above_uar(
+    ...     [0, 0, 1], probabilities, ["a", "a", "b"], 25
+    ... )
     50.0
     """
-    uars = np.array(list(uar_per_speaker(targets, probabilities, speakers, k).values()))
+    uars = np.array(
+        list(uar_per_speaker(targets, probabilities, speakers, k).values())
+    )
     if uars.size == 0:
         return float("nan")
     return float(100.0 * np.mean(uars > threshold / 100.0))
@@ -407,14 +427,23 @@ def overall_metrics(targets, probabilities, class_names, ks=(1, 2, 3)):
 
     Example
     -------
-    >>> metrics = overall_metrics([0, 1], [[0.9, 0.1], [0.6, 0.4]], ["A", "B"], ks=(1,))
-    >>> metrics["accuracy"], metrics["macro_f1"], metrics["per_class"]["B"]["recall"]
+    >>> metrics = overall_metrics(
+    ...     [0, 1], [[0.9, 0.1], [0.6, 0.4]], ["A", "B"], ks=(1,)
+    ... )
+    >>> (
+    ...     metrics["accuracy"],
+    ...     metrics["macro_f1"],
+    ...     metrics["per_class"]["B"]["recall"],
+    ... )
     (0.5, 0.333..., 0.0)
     """
     targets = np.asarray(targets)
     probabilities = np.asarray(probabilities, dtype=float)
     num_classes = len(class_names)
-    if probabilities.ndim != 2 or probabilities.shape != (len(targets), num_classes):
+    if probabilities.ndim != 2 or probabilities.shape != (
+        len(targets),
+        num_classes,
+    ):
         raise ValueError(
             f"probabilities must be [{len(targets)}, {num_classes}], "
             f"got {list(probabilities.shape)}"
@@ -473,7 +502,13 @@ def speaker_metrics(
     Example
     -------
     >>> probabilities = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]]
-    >>> speaker_metrics([0, 0, 1], probabilities, ["a", "a", "b"], ks=(1, 2), thresholds=(50,))
+    >>> speaker_metrics(
+    ...     [0, 0, 1],
+    ...     probabilities,
+    ...     ["a", "a", "b"],
+    ...     ks=(1, 2),
+    ...     thresholds=(50,),
+    ... )
     {'num_speakers': 2, 'pauar': {'k1': {'50': 0.0}, 'k2': {'50': 100.0}}}
     """
     num_speakers = len(uar_per_speaker(targets, probabilities, speakers))
@@ -533,10 +568,19 @@ def classification_report(
 
     Example
     -------
-    >>> probabilities = [[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.4, 0.5, 0.1], [0.3, 0.3, 0.4]]
+    >>> probabilities = [
+    ...     [0.7, 0.2, 0.1],
+    ...     [0.2, 0.5, 0.3],
+    ...     [0.4, 0.5, 0.1],
+    ...     [0.3, 0.3, 0.4],
+    ... ]
     >>> report = classification_report(
-    ...     probabilities, [0, 1, 0, -1], ["Angry", "Sad", "Happy"],
-    ...     speakers=["s1", "s1", "s2", "s2"], genders=["Female", "Female", "Male", "Male"])
+    ...     probabilities,
+    ...     [0, 1, 0, -1],
+    ...     ["Angry", "Sad", "Happy"],
+    ...     speakers=["s1", "s1", "s2", "s2"],
+    ...     genders=["Female", "Female", "Male", "Male"],
+    ... )
     >>> report["num_clips"], report["accuracy"], report["top_k_accuracy"]["2"]
     (3, 0.666..., 1.0)
     >>> report["pauar"]["k1"], report["per_gender"]["Male"]["uar"]
@@ -545,7 +589,9 @@ def classification_report(
     probabilities = np.asarray(probabilities, dtype=float)
     targets = np.asarray(targets)
     keep = targets >= 0
-    report = overall_metrics(targets[keep], probabilities[keep], class_names, ks)
+    report = overall_metrics(
+        targets[keep], probabilities[keep], class_names, ks
+    )
     if speakers is not None:
         speakers = np.asarray(speakers).astype(str)[keep]
         report.update(

@@ -58,7 +58,10 @@ def geometric_boundaries(
     -------
     >>> [round(b, 2) for b in geometric_boundaries(1.0, 2.0, max_padding=0.25)]
     [1.12, 1.5, 2.0]
-    >>> len(geometric_boundaries(1.0, 8.0)), len(geometric_boundaries(1.0, 8.0, num_buckets=5))
+    >>> (
+    ...     len(geometric_boundaries(1.0, 8.0)),
+    ...     len(geometric_boundaries(1.0, 8.0, num_buckets=5)),
+    ... )
     (20, 5)
     """
     if not 0 < min_length <= max_length:
@@ -67,7 +70,9 @@ def geometric_boundaries(
         )
     if num_buckets is None:
         if not 0 < max_padding < 1:
-            raise ValueError(f"max_padding must be in (0, 1), got {max_padding}")
+            raise ValueError(
+                f"max_padding must be in (0, 1), got {max_padding}"
+            )
         ratio = 1.0 / (1.0 - max_padding)
         num_buckets = max(
             1, math.ceil(math.log(max_length / min_length) / math.log(ratio))
@@ -77,7 +82,9 @@ def geometric_boundaries(
     # Anchored at max_length exactly: DynamicBatchSampler sizes a bucket's
     # batches by its upper boundary, so the longest clips get
     # int(max_batch_length / max_length) per batch, not one fewer.
-    return [max_length / ratio ** (num_buckets - 1 - i) for i in range(num_buckets)]
+    return [
+        max_length / ratio ** (num_buckets - 1 - i) for i in range(num_buckets)
+    ]
 
 
 class LengthBucketBatchSampler(DynamicBatchSampler):
@@ -156,13 +163,16 @@ def make_batch_sampler(
     >>> from speechbrain.dataio.dataset import DynamicItemDataset
     >>> durations = [1.0, 7.5, 1.05, 8.0, 4.0, 4.2]
     >>> data = {f"c{i}": {"duration": d} for i, d in enumerate(durations)}
-    >>> sampler = make_batch_sampler(DynamicItemDataset(data), max_batch_length=16, shuffle=False)
+    >>> sampler = make_batch_sampler(
+    ...     DynamicItemDataset(data), max_batch_length=16, shuffle=False
+    ... )
     >>> sorted(sorted(batch) for batch in sampler)
     [[0, 2], [1, 3], [4, 5]]
     """
     if lengths is None:
         lengths = [
-            float(dataset.data[data_id][length_key]) for data_id in dataset.data_ids
+            float(dataset.data[data_id][length_key])
+            for data_id in dataset.data_ids
         ]
     lengths = [float(length) for length in lengths]
     if max_length is not None and max_length > 0:
@@ -170,7 +180,10 @@ def make_batch_sampler(
     if not lengths:
         raise ValueError("cannot batch an empty dataset")
     boundaries = geometric_boundaries(
-        min(lengths), max(lengths), max_padding=max_padding, num_buckets=num_buckets
+        min(lengths),
+        max(lengths),
+        max_padding=max_padding,
+        num_buckets=num_buckets,
     )
     return LengthBucketBatchSampler(
         dataset,
@@ -224,12 +237,16 @@ def dataloader_options(
     -------
     >>> from speechbrain.dataio.dataset import DynamicItemDataset
     >>> data = {f"c{i}": {"duration": 1.0 + i} for i in range(4)}
-    >>> options = dataloader_options(DynamicItemDataset(data), train=True, train_window=2.5)
+    >>> options = dataloader_options(
+    ...     DynamicItemDataset(data), train=True, train_window=2.5
+    ... )
     >>> sorted(options)
     ['batch_sampler', 'num_workers']
     """
     sampler_kwargs.setdefault("shuffle", train)
-    sampler_kwargs.setdefault("batch_ordering", "random" if train else "descending")
+    sampler_kwargs.setdefault(
+        "batch_ordering", "random" if train else "descending"
+    )
     sampler = make_batch_sampler(
         dataset,
         max_batch_length=max_batch_length,

@@ -11,7 +11,7 @@ runs it once per clip and stores the result compactly:
   JSON index (``id -> offset, frames, audio file signature``), merged into
   ``index.json``;
 * **atomic and resumable**: a shard and its index are written with
-  :func:`emoshare_sb.io.atomic_write` (complete or absent, data before index),
+  :func:`emoshare_sb.utils.io.atomic_write` (complete or absent, data before index),
   so after a kill the finished shards are reused and only the clips of the
   unfinished shard are extracted again;
 * **distributed**: under ``torchrun`` (``torch.distributed`` initialised) each
@@ -46,7 +46,9 @@ encoder on its device)::
 
     cache = FeatureCache(hparams["feature_cache_folder"], hparams["encoder"])
     cache.build([train_csv, devel_csv, test_csv], device=brain.device)
-    train_item = cache.dynamic_item(train_window=hparams["train_window"])  # "feats"
+    train_item = cache.dynamic_item(
+        train_window=hparams["train_window"]
+    )  # "feats"
     ...
     features, lens = batch.feats  # in compute_forward
     embeddings = pooling(to_encoder_layout(features), lens)
@@ -76,8 +78,8 @@ from emoshare_sb.data.audio import (
     random_crop,
     read_audio,
 )
-from emoshare_sb.io import atomic_write, write_json
 from emoshare_sb.lobes.padding import padding_invariant
+from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
@@ -91,7 +93,12 @@ _DTYPES = {
 }
 _SHARD_RE = re.compile(r"^shard-r(\d+)-(\d+)\.json$")
 # Encoder attributes that change what the encoder returns for the same weights.
-_ENCODER_OPTIONS = ("layer", "output_norm", "normalize_wav", "output_all_hiddens")
+_ENCODER_OPTIONS = (
+    "layer",
+    "output_norm",
+    "normalize_wav",
+    "output_all_hiddens",
+)
 # HF config keys that do not change the computation (names, bookkeeping).
 _VOLATILE_CONFIG_KEYS = (
     "transformers_version",
@@ -302,7 +309,9 @@ def read_manifest_items(
     Example
     -------
     >>> path = getfixture("tmpdir") / "train.csv"
-    >>> _ = path.write_text("ID,duration,wav,Anger\\na,1.5,/x/a.wav,0.2\\n", "utf-8")
+    >>> _ = path.write_text(
+    ...     "ID,duration,wav,Anger\\na,1.5,/x/a.wav,0.2\\n", "utf-8"
+    ... )
     >>> read_manifest_items([str(path)])
     [('a', '/x/a.wav', 1.5)]
     """
@@ -323,18 +332,18 @@ def read_manifest_items(
 
 def _normalise_items(items):
     """Accepts manifest paths or ``(id, wav[, duration])`` tuples; drops duplicates."""
-    if isinstance(items, (str, os.PathLike)):
+    if isinstance(items, str | os.PathLike):
         items = [items]  # one manifest
     items = list(items)
-    if items and isinstance(items[0], (str, os.PathLike)):
+    if items and isinstance(items[0], str | os.PathLike):
         items = read_manifest_items([os.fspath(p) for p in items])
     unique = {}
     for item in items:
         clip_id, wav = str(item[0]), os.fspath(item[1])
         duration = item[2] if len(item) > 2 else None
-        if clip_id in unique and os.path.abspath(unique[clip_id][1]) != os.path.abspath(
-            wav
-        ):
+        if clip_id in unique and os.path.abspath(
+            unique[clip_id][1]
+        ) != os.path.abspath(wav):
             raise ValueError(
                 f"clip id '{clip_id}' names two audio files: '{unique[clip_id][1]}' and "
                 f"'{wav}'; ids must be unique within a feature cache"
@@ -412,17 +421,25 @@ class FeatureCache:
     Example
     -------
     >>> from emoshare_sb.lobes.ssl import SSLEncoder
-    >>> from emoshare_sb.synthetic import make_compare23_corpus, make_tiny_ssl_model
+    >>> from emoshare_sb.synthetic import (
+    ...     make_compare23_corpus,
+    ...     make_tiny_ssl_model,
+    ... )
     >>> tmp = getfixture("tmpdir")
     >>> encoder = SSLEncoder(make_tiny_ssl_model(str(tmp / "tiny")), str(tmp))
     >>> corpus = make_compare23_corpus(str(tmp / "corpus"), 3, 0, 0)
-    >>> items = [("a", corpus + "/wav/00001.wav"), ("b", corpus + "/wav/00002.wav")]
+    >>> items = [
+    ...     ("a", corpus + "/wav/00001.wav"),
+    ...     ("b", corpus + "/wav/00002.wav"),
+    ... ]
     >>> cache = FeatureCache(str(tmp / "cache"), encoder)
     >>> cache.build(items, progress=False)["extracted"]
     2
     >>> cache.load("a").shape[1:], cache.load("a").dtype
     (torch.Size([32]), torch.float32)
-    >>> FeatureCache(str(tmp / "cache"), encoder).build(items, progress=False)["extracted"]
+    >>> FeatureCache(str(tmp / "cache"), encoder).build(items, progress=False)[
+    ...     "extracted"
+    ... ]
     0
     """
 
@@ -443,9 +460,13 @@ class FeatureCache:
                 "an encoder that is being trained change at every step"
             )
         if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            raise ValueError(
+                f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}"
+            )
         self.encoder = encoder
-        self.layers = None if layers is None else [int(layer) for layer in layers]
+        self.layers = (
+            None if layers is None else [int(layer) for layer in layers]
+        )
         self.sample_rate = int(sample_rate)
         self.chunk_seconds = chunk_seconds
         self.dtype = dtype
@@ -627,9 +648,13 @@ class FeatureCache:
         window_frames = 0
         if train_window and train_window > 0:
             # int(), as the recipe computes its waveform window.
-            window_frames = self.num_frames(int(train_window * self.sample_rate))
+            window_frames = self.num_frames(
+                int(train_window * self.sample_rate)
+            )
         return DynamicItem(
-            takes=[takes], func=CachedFeatures(self, window_frames), provides=[provides]
+            takes=[takes],
+            func=CachedFeatures(self, window_frames),
+            provides=[provides],
         )
 
     def __getstate__(self):
@@ -737,7 +762,9 @@ class FeatureCache:
         # Under torch.distributed, wait for every share, then one process
         # merges the index; separate jobs each merge what is finished (the
         # write is atomic and a stale index is detected by refresh()).
-        synchronised = num_shards > 1 and sb_distributed.is_distributed_initialized()
+        synchronised = (
+            num_shards > 1 and sb_distributed.is_distributed_initialized()
+        )
         if synchronised:
             sb_distributed.ddp_barrier()
         if shard_index == 0 or not synchronised:
@@ -759,7 +786,9 @@ class FeatureCache:
         for path in glob.glob(os.path.join(self.folder, f".{prefix}*.tmp")):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-        for path in glob.glob(os.path.join(self.folder, f"{prefix}*.safetensors")):
+        for path in glob.glob(
+            os.path.join(self.folder, f"{prefix}*.safetensors")
+        ):
             if not os.path.exists(path[: -len(".safetensors")] + ".json"):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
@@ -772,7 +801,9 @@ class FeatureCache:
         ]
         return f"{prefix}{max(numbers, default=-1) + 1:05d}"
 
-    def _extract(self, todo, batch_seconds, num_workers, device, shard_index, progress):
+    def _extract(
+        self, todo, batch_seconds, num_workers, device, shard_index, progress
+    ):
         from tqdm import tqdm
 
         if device is None:
@@ -783,7 +814,9 @@ class FeatureCache:
         # Batching is exact only for encoders we know mask padding everywhere.
         batchable = self.conv_layout is not None and model is not None
         todo = [
-            item if item[2] is not None else (item[0], item[1], audio_info(item[1])[0])
+            item
+            if item[2] is not None
+            else (item[0], item[1], audio_info(item[1])[0])
             for item in todo
         ]
         todo.sort(key=lambda item: (-item[2], item[0]))
@@ -802,15 +835,21 @@ class FeatureCache:
         was_training = self.encoder.training
         self.encoder.eval()
         context = (
-            padding_invariant(model) if model is not None else contextlib.nullcontext()
+            padding_invariant(model)
+            if model is not None
+            else contextlib.nullcontext()
         )
         try:
             with torch.inference_mode(), context:
-                for batch in tqdm(loader, disable=not progress, desc="feature cache"):
+                for batch in tqdm(
+                    loader, disable=not progress, desc="feature cache"
+                ):
                     wavs = [wav for _, wav in batch]
                     features = self._encode(wavs, device)
                     for (item, wav), feats in zip(batch, features, strict=True):
-                        buffer.add(item, wav.shape[0], self._to_storage(feats, item[0]))
+                        buffer.add(
+                            item, wav.shape[0], self._to_storage(feats, item[0])
+                        )
                     if buffer.num_bytes >= self.shard_bytes:
                         self._write_shard(buffer, shard_index)
                         buffer = _ShardBuffer()
@@ -830,8 +869,14 @@ class FeatureCache:
 
     def _encode(self, wavs, device):
         """Encodes one padded batch; returns each clip's stored ``[T, ...]`` frames."""
-        chunk = int(self.chunk_seconds * self.sample_rate) if self.chunk_seconds else 0
-        features = encode_batch(self.encoder, wavs, self.conv_layout, chunk, device)
+        chunk = (
+            int(self.chunk_seconds * self.sample_rate)
+            if self.chunk_seconds
+            else 0
+        )
+        features = encode_batch(
+            self.encoder, wavs, self.conv_layout, chunk, device
+        )
         if self.layers is None:
             return features
         if features[0].ndim != 3:
@@ -896,7 +941,9 @@ def encode_batch(encoder, wavs, conv_layout=None, chunk_samples=0, device=None):
     >>> encoder = SSLEncoder(make_tiny_ssl_model(str(tmp / "tiny")), str(tmp))
     >>> layout = [[10, 5]] + [[3, 2]] * 4 + [[2, 2]] * 2
     >>> with torch.no_grad():
-    ...     feats = encode_batch(encoder, [torch.randn(16000), torch.randn(8000)], layout)
+    ...     feats = encode_batch(
+    ...         encoder, [torch.randn(16000), torch.randn(8000)], layout
+    ...     )
     >>> [tuple(f.shape) for f in feats]
     [(49, 32), (24, 32)]
     """
@@ -1015,7 +1062,9 @@ def encode_clips(
     )
     results = [None] * len(wavs)
     padding = (
-        padding_invariant(model) if model is not None else contextlib.nullcontext()
+        padding_invariant(model)
+        if model is not None
+        else contextlib.nullcontext()
     )
     autocast = (
         torch.autocast(torch.device(device).type, dtype=autocast_dtype)
@@ -1029,7 +1078,10 @@ def encode_clips(
             for batch in batches:
                 indices = [order[j] for j in batch]
                 features = encode_batch(
-                    encoder, [wavs[i] for i in indices], conv_layout, device=device
+                    encoder,
+                    [wavs[i] for i in indices],
+                    conv_layout,
+                    device=device,
                 )
                 for index, clip in zip(indices, features, strict=True):
                     results[index] = clip.float()

@@ -22,12 +22,30 @@ import numpy as np
 import soundfile
 
 from emoshare_sb.data.audio import SAMPLE_RATE
-from emoshare_sb.synthetic import synthesize_clip
+from emoshare_sb.synthetic.compare23 import synthesize_clip
 
 # The session's code mix: 14 of 20 in the 4-class set (exc merged into hap).
 CODE_MIX = (
-    "neu", "hap", "ang", "sad", "exc", "fru", "neu", "ang", "sad", "hap",
-    "xxx", "exc", "sur", "neu", "fea", "sad", "dis", "ang", "oth", "exc",
+    "neu",
+    "hap",
+    "ang",
+    "sad",
+    "exc",
+    "fru",
+    "neu",
+    "ang",
+    "sad",
+    "hap",
+    "xxx",
+    "exc",
+    "sur",
+    "neu",
+    "fea",
+    "sad",
+    "dis",
+    "ang",
+    "oth",
+    "exc",
 )
 # (pitch, noisiness) of each learnable emotion, for synthesize_clip.
 EMOTION_POINTS = {
@@ -39,9 +57,16 @@ EMOTION_POINTS = {
 }
 # How the evaluators' lines name each code.
 EVALUATOR_NAMES = {
-    "neu": "Neutral", "hap": "Happiness", "exc": "Excited", "ang": "Anger",
-    "sad": "Sadness", "fru": "Frustration", "sur": "Surprise", "fea": "Fear",
-    "dis": "Disgust", "oth": "Other",
+    "neu": "Neutral",
+    "hap": "Happiness",
+    "exc": "Excited",
+    "ang": "Anger",
+    "sad": "Sadness",
+    "fru": "Frustration",
+    "sur": "Surprise",
+    "fea": "Fear",
+    "dis": "Disgust",
+    "oth": "Other",
 }
 EVALUATORS = ("C-E1", "C-E2", "C-F1")
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
@@ -93,10 +118,18 @@ def make_iemocap_corpus(
 
     Example
     -------
-    >>> root = make_iemocap_corpus(str(getfixture("tmpdir") / "iemocap"), utterances_per_dialog=2)
+    >>> root = make_iemocap_corpus(
+    ...     str(getfixture("tmpdir") / "iemocap"), utterances_per_dialog=2
+    ... )
     >>> sorted(os.listdir(root))
     ['Session1', 'Session2', 'Session3', 'Session4', 'Session5']
-    >>> sorted(os.listdir(os.path.join(root, "Session1", "sentences", "wav", "Ses01F_impro01")))
+    >>> sorted(
+    ...     os.listdir(
+    ...         os.path.join(
+    ...             root, "Session1", "sentences", "wav", "Ses01F_impro01"
+    ...         )
+    ...     )
+    ... )
     ['Ses01F_impro01_F000.wav', 'Ses01F_impro01_M000.wav']
     """
     rng = np.random.default_rng(seed)
@@ -104,25 +137,49 @@ def make_iemocap_corpus(
         dialogs = dialogs_of(session)
         total = len(dialogs) * utterances_per_dialog
         codes = list(rng.permutation(np.resize(np.array(CODE_MIX), total)))
-        emo_folder = os.path.join(folder, f"Session{session}", "dialog", "EmoEvaluation")
+        emo_folder = os.path.join(
+            folder, f"Session{session}", "dialog", "EmoEvaluation"
+        )
         os.makedirs(os.path.join(emo_folder, "Categorical"), exist_ok=True)
         for index, dialog in enumerate(dialogs):
-            dialog_codes = codes[index * utterances_per_dialog : (index + 1) * utterances_per_dialog]
-            lines = _write_dialog(folder, session, dialog, dialog_codes, rng, min_duration, max_duration)
-            with open(os.path.join(emo_folder, f"{dialog}.txt"), "w", encoding="utf-8") as handle:
+            dialog_codes = codes[
+                index * utterances_per_dialog : (index + 1)
+                * utterances_per_dialog
+            ]
+            lines = _write_dialog(
+                folder,
+                session,
+                dialog,
+                dialog_codes,
+                rng,
+                min_duration,
+                max_duration,
+            )
+            with open(
+                os.path.join(emo_folder, f"{dialog}.txt"), "w", encoding="utf-8"
+            ) as handle:
                 handle.write("\n".join(lines) + "\n")
             # What the release also holds next to the label files: per-evaluator
             # files in sub-folders, and AppleDouble copies in some archives.
-            with open(os.path.join(emo_folder, "Categorical", f"{dialog}_e1_cat.txt"), "w") as handle:
+            with open(
+                os.path.join(emo_folder, "Categorical", f"{dialog}_e1_cat.txt"),
+                "w",
+            ) as handle:
                 handle.write(f"{dialog}_F000 :Neutral state; ()\n")
-        with open(os.path.join(emo_folder, f"._{dialogs[0]}.txt"), "wb") as handle:
+        with open(
+            os.path.join(emo_folder, f"._{dialogs[0]}.txt"), "wb"
+        ) as handle:
             handle.write(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
     return folder
 
 
-def _write_dialog(folder, session, dialog, codes, rng, min_duration, max_duration):
+def _write_dialog(
+    folder, session, dialog, codes, rng, min_duration, max_duration
+):
     """Writes a dialog's wavs; returns its EmoEvaluation lines."""
-    wav_folder = os.path.join(folder, f"Session{session}", "sentences", "wav", dialog)
+    wav_folder = os.path.join(
+        folder, f"Session{session}", "sentences", "wav", dialog
+    )
     os.makedirs(wav_folder, exist_ok=True)
     lines = [HEADER, ""]
     turns = {"F": 0, "M": 0}
@@ -137,7 +194,10 @@ def _write_dialog(folder, session, dialog, codes, rng, min_duration, max_duratio
         point = np.clip(point + rng.normal(0, 0.03, size=2), 0, 1)
         clip = synthesize_clip(point, duration, rng)
         soundfile.write(
-            os.path.join(wav_folder, f"{utterance}.wav"), clip, SAMPLE_RATE, subtype="PCM_16"
+            os.path.join(wav_folder, f"{utterance}.wav"),
+            clip,
+            SAMPLE_RATE,
+            subtype="PCM_16",
         )
         valence, activation, dominance = rng.uniform(1, 5, size=3)
         lines.append(
@@ -153,10 +213,15 @@ def _write_dialog(folder, session, dialog, codes, rng, min_duration, max_duratio
 def _evaluator_lines(code, rng):
     """The evaluators' categorical and attribute lines of one utterance."""
     if code == "xxx":  # no agreement: every evaluator names another emotion
-        names = rng.choice(list(EVALUATOR_NAMES.values()), size=len(EVALUATORS), replace=False)
+        names = rng.choice(
+            list(EVALUATOR_NAMES.values()), size=len(EVALUATORS), replace=False
+        )
     else:
         names = [EVALUATOR_NAMES[code]] * len(EVALUATORS)
-    lines = [f"{rater}:\t{name};\t()" for rater, name in zip(EVALUATORS, names, strict=True)]
+    lines = [
+        f"{rater}:\t{name};\t()"
+        for rater, name in zip(EVALUATORS, names, strict=True)
+    ]
     for rater in ("A-E1", "A-E2"):
         val, act, dom = rng.integers(1, 6, size=3)
         lines.append(f"{rater}:\tval {val}; act {act}; dom  {dom};\t()")

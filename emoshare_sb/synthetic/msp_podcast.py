@@ -33,7 +33,7 @@ import soundfile
 
 from emoshare_sb.data.audio import SAMPLE_RATE
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
-from emoshare_sb.synthetic import synthesize_clip
+from emoshare_sb.synthetic.compare23 import synthesize_clip
 
 MSP_LAYOUTS = {
     "v1.12": {
@@ -91,7 +91,13 @@ _CLASS_PROFILES = {
     "C": (0.55, 0.40, 0.30, 0.75),
     "N": (0.05, 0.35, 0.50, 0.45),
 }
-_EXTRA_SECONDARY = ["Confused", "Amused", "Frustrated", "Concerned", "Other-Curious"]
+_EXTRA_SECONDARY = [
+    "Confused",
+    "Amused",
+    "Frustrated",
+    "Concerned",
+    "Other-Curious",
+]
 _OTHER_PRIMARY = ["Other-Concerned", "Other-Bored", "Other"]
 
 
@@ -126,7 +132,9 @@ def make_msp_podcast_corpus(
 
     Example
     -------
-    >>> root = make_msp_podcast_corpus(str(getfixture("tmpdir")), "v1.6", n_per_split=4)
+    >>> root = make_msp_podcast_corpus(
+    ...     str(getfixture("tmpdir")), "v1.6", n_per_split=4
+    ... )
     >>> sorted(os.listdir(root))
     ['Audio', 'Partition.txt', 'label']
     >>> len(os.listdir(os.path.join(root, "Audio")))
@@ -143,7 +151,9 @@ def make_msp_podcast_corpus(
     for split_index, split in enumerate(splits):
         for index in range(n_per_split):
             clips.append(
-                _random_clip(rng, split, split_index, index, min_duration, max_duration)
+                _random_clip(
+                    rng, split, split_index, index, min_duration, max_duration
+                )
             )
     return write_msp_podcast_layout(folder, clips, layout, seed=seed)
 
@@ -176,11 +186,21 @@ def write_msp_podcast_layout(folder, clips, layout="v1.12", seed=0):
 
     Example
     -------
-    >>> clip = {"name": "MSP-PODCAST_0001_0001.wav", "split": "train", "emo_class": "N",
-    ...         "dimensions": (4, 4, 4), "spk_id": "1", "gender": "Male",
-    ...         "ratings": [("W1", "Neutral", ["Confused"], (4, 4, 4))]}
+    >>> clip = {
+    ...     "name": "MSP-PODCAST_0001_0001.wav",
+    ...     "split": "train",
+    ...     "emo_class": "N",
+    ...     "dimensions": (4, 4, 4),
+    ...     "spk_id": "1",
+    ...     "gender": "Male",
+    ...     "ratings": [("W1", "Neutral", ["Confused"], (4, 4, 4))],
+    ... }
     >>> root = write_msp_podcast_layout(str(getfixture("tmpdir")), [clip])
-    >>> print(open(os.path.join(root, "Labels", "labels_detailed.csv")).read().strip())
+    >>> print(
+    ...     open(os.path.join(root, "Labels", "labels_detailed.csv"))
+    ...     .read()
+    ...     .strip()
+    ... )
     "FileName","EmoDetail"
     "MSP-PODCAST_0001_0001.wav","W1; Neutral; Confused; A:4.000000; V:4.000000; D:4.000000;"
     """
@@ -237,7 +257,9 @@ def write_msp_podcast_layout(folder, clips, layout="v1.12", seed=0):
             consensus_rows.append(row)
         if listed_in_partitions:
             partition_lines.append(f"{split_name}; {clip['name']}\n")
-        for rater, primary, secondaries, (act, val, dom) in clip.get("ratings", []):
+        for rater, primary, secondaries, (act, val, dom) in clip.get(
+            "ratings", []
+        ):
             if settings["detailed"] == "EmoDetail":
                 detail = (
                     f"{rater}; {primary}; {','.join(secondaries)}; A:{act:.6f}; "
@@ -267,7 +289,9 @@ def write_msp_podcast_layout(folder, clips, layout="v1.12", seed=0):
         detailed_header += ["EmoAct", "EmoVal", "EmoDom"]
     # The real EmoDetail files quote every field.
     quoting = (
-        csv.QUOTE_ALL if settings["detailed"] == "EmoDetail" else csv.QUOTE_MINIMAL
+        csv.QUOTE_ALL
+        if settings["detailed"] == "EmoDetail"
+        else csv.QUOTE_MINIMAL
     )
     _write_rows(
         os.path.join(label_folder, "labels_detailed.csv"),
@@ -297,7 +321,11 @@ def consensus_class(primary_codes):
 
     Example
     -------
-    >>> consensus_class(["H", "H", "N"]), consensus_class(["H", "N"]), consensus_class(["O"])
+    >>> (
+    ...     consensus_class(["H", "H", "N"]),
+    ...     consensus_class(["H", "N"]),
+    ...     consensus_class(["O"]),
+    ... )
     ('H', 'X', 'O')
     """
     codes, counts = np.unique(primary_codes, return_counts=True)
@@ -307,7 +335,9 @@ def consensus_class(primary_codes):
 
 def _layout_settings(layout):
     if layout not in MSP_LAYOUTS:
-        raise ValueError(f"layout must be one of {sorted(MSP_LAYOUTS)}, got '{layout}'")
+        raise ValueError(
+            f"layout must be one of {sorted(MSP_LAYOUTS)}, got '{layout}'"
+        )
     return MSP_LAYOUTS[layout]
 
 
@@ -317,7 +347,9 @@ def _random_clip(rng, split, split_index, index, min_duration, max_duration):
     noisiness, arousal, valence, dominance = _CLASS_PROFILES[hidden]
     arousal = float(np.clip(arousal + rng.normal(0, 0.08), 0, 1))
     # Pitch follows arousal, noisiness the class: both are audible.
-    latent = np.clip([0.1 + 0.8 * arousal, noisiness + rng.normal(0, 0.04)], 0, 1)
+    latent = np.clip(
+        [0.1 + 0.8 * arousal, noisiness + rng.normal(0, 0.04)], 0, 1
+    )
     clip = {
         "split": split,
         "latent": latent,
@@ -361,7 +393,8 @@ def _random_clip(rng, split, split_index, index, min_duration, max_duration):
             primary = MSP_CLASS_NAMES[MSP_CLASS_CODES.index(code)]
         pool = MSP_CLASS_NAMES + _EXTRA_SECONDARY
         secondaries = [
-            pool[i] for i in rng.choice(len(pool), rng.integers(0, 3), replace=False)
+            pool[i]
+            for i in rng.choice(len(pool), rng.integers(0, 3), replace=False)
         ]
         # Raters answer on the integer 1..7 scale around the clip's profile.
         scores = tuple(

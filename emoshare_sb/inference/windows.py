@@ -40,7 +40,9 @@ def window_starts(num_samples, window, hop):
     [0]
     """
     if window <= 0 or hop <= 0:
-        raise ValueError(f"window and hop must be positive, got {window} and {hop}")
+        raise ValueError(
+            f"window and hop must be positive, got {window} and {hop}"
+        )
     if num_samples <= window:
         return [0]
     count = math.floor((num_samples - window) / hop) + 1
@@ -76,7 +78,9 @@ def split_into_windows(wavs, wav_lens, window, hop):
     Example
     -------
     >>> wavs = torch.ones(2, 10)
-    >>> windows, lens, owners = split_into_windows(wavs, torch.tensor([1.0, 0.3]), 4, 4)
+    >>> windows, lens, owners = split_into_windows(
+    ...     wavs, torch.tensor([1.0, 0.3]), 4, 4
+    ... )
     >>> windows.shape, owners.tolist(), lens.tolist()
     (torch.Size([4, 4]), [0, 0, 0, 1], [1.0, 1.0, 1.0, 0.75])
     """
@@ -87,7 +91,9 @@ def split_into_windows(wavs, wav_lens, window, hop):
         for start in window_starts(length, window, hop):
             piece = wavs[index, start : min(start + window, length)]
             lengths.append(piece.shape[0] / width)
-            pieces.append(torch.nn.functional.pad(piece, (0, width - piece.shape[0])))
+            pieces.append(
+                torch.nn.functional.pad(piece, (0, width - piece.shape[0]))
+            )
             owners.append(index)
     return (
         torch.stack(pieces),
@@ -115,11 +121,15 @@ def average_by_owner(predictions, owners, num_clips):
 
     Example
     -------
-    >>> average_by_owner(torch.tensor([[1.0], [3.0], [5.0]]), torch.tensor([0, 0, 1]), 2)
+    >>> average_by_owner(
+    ...     torch.tensor([[1.0], [3.0], [5.0]]), torch.tensor([0, 0, 1]), 2
+    ... )
     tensor([[2.],
             [5.]])
     """
     sums = predictions.new_zeros(num_clips, predictions.shape[1])
     sums.index_add_(0, owners, predictions)
-    counts = torch.bincount(owners, minlength=num_clips).clamp(min=1).unsqueeze(1)
+    counts = (
+        torch.bincount(owners, minlength=num_clips).clamp(min=1).unsqueeze(1)
+    )
     return sums / counts.to(predictions.dtype)

@@ -37,8 +37,10 @@ def spearman_per_column(y_true, y_pred):
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
     return np.array(
-        [_nan_if_constant(scipy.stats.spearmanr, y_true[:, d], y_pred[:, d])
-         for d in range(y_true.shape[1])]
+        [
+            _nan_if_constant(scipy.stats.spearmanr, y_true[:, d], y_pred[:, d])
+            for d in range(y_true.shape[1])
+        ]
     )
 
 
@@ -62,8 +64,10 @@ def pearson_per_column(y_true, y_pred):
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
     return np.array(
-        [_nan_if_constant(scipy.stats.pearsonr, y_true[:, d], y_pred[:, d])
-         for d in range(y_true.shape[1])]
+        [
+            _nan_if_constant(scipy.stats.pearsonr, y_true[:, d], y_pred[:, d])
+            for d in range(y_true.shape[1])
+        ]
     )
 
 
@@ -113,7 +117,9 @@ def regression_scores(y_true, y_pred, names):
 
     Example
     -------
-    >>> scores = regression_scores([[0.0, 1], [1, 0], [2, 1]], [[0.0, 1], [1, 0], [2, 2]], ["a", "b"])
+    >>> scores = regression_scores(
+    ...     [[0.0, 1], [1, 0], [2, 1]], [[0.0, 1], [1, 0], [2, 2]], ["a", "b"]
+    ... )
     >>> scores["spearman"]
     {'a': 1.0, 'b': 0.866..., 'mean': 0.933...}
     """
@@ -125,8 +131,12 @@ def regression_scores(y_true, y_pred, names):
     scores = {}
     for metric, function in functions.items():
         values = function(y_true, y_pred)
-        scores[metric] = {name: float(v) for name, v in zip(names, values, strict=True)}
-        scores[metric]["mean"] = float(np.nanmean(values)) if len(values) else float("nan")
+        scores[metric] = {
+            name: float(v) for name, v in zip(names, values, strict=True)
+        }
+        scores[metric]["mean"] = (
+            float(np.nanmean(values)) if len(values) else float("nan")
+        )
     return scores
 
 
@@ -149,7 +159,9 @@ def format_scores_table(scores, names, title=None):
 
     Example
     -------
-    >>> scores = regression_scores([[0.0], [1], [2]], [[0.0], [2], [1]], ["Anger"])
+    >>> scores = regression_scores(
+    ...     [[0.0], [1], [2]], [[0.0], [2], [1]], ["Anger"]
+    ... )
     >>> print(format_scores_table(scores, ["Anger"]))
     emotion         spearman       ccc   pearson
     Anger              0.500     0.500     0.500
@@ -159,7 +171,10 @@ def format_scores_table(scores, names, title=None):
     lines = [] if title is None else [title]
     lines.append(f"{'emotion':<14}" + "".join(f"{m:>10}" for m in metrics))
     for name in list(names) + ["mean"]:
-        lines.append(f"{name:<14}" + "".join(f"{scores[m][name]:>10.3f}" for m in metrics))
+        lines.append(
+            f"{name:<14}"
+            + "".join(f"{scores[m][name]:>10.3f}" for m in metrics)
+        )
     return "\n".join(lines)
 
 
@@ -173,7 +188,11 @@ class PredictionCollector:
     Example
     -------
     >>> collector = PredictionCollector()
-    >>> collector.append(["b", "a"], torch.tensor([[0.5], [0.25]]), torch.tensor([[1.0], [0.0]]))
+    >>> collector.append(
+    ...     ["b", "a"],
+    ...     torch.tensor([[0.5], [0.25]]),
+    ...     torch.tensor([[1.0], [0.0]]),
+    ... )
     >>> ids, preds, targets = collector.gather()
     >>> ids, preds.tolist(), targets.tolist()
     (['a', 'b'], [[0.25], [0.5]], [[0.0], [1.0]])
@@ -209,15 +228,29 @@ class PredictionCollector:
             ``list`` of ids, ``[N, D]`` predictions, ``[N, D]`` targets
             (numpy arrays).
         """
-        rows = list(zip(self.ids, _concat(self.predictions), _concat(self.targets), strict=True))
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rows = list(
+            zip(
+                self.ids,
+                _concat(self.predictions),
+                _concat(self.targets),
+                strict=True,
+            )
+        )
+        if (
+            torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+        ):
             everyone = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(everyone, rows)
             rows = [row for part in everyone for row in part]
         unique = {row[0]: row for row in rows}
         ids = sorted(unique)
-        predictions = np.stack([unique[i][1] for i in ids]) if ids else np.zeros((0, 0))
-        targets = np.stack([unique[i][2] for i in ids]) if ids else np.zeros((0, 0))
+        predictions = (
+            np.stack([unique[i][1] for i in ids]) if ids else np.zeros((0, 0))
+        )
+        targets = (
+            np.stack([unique[i][2] for i in ids]) if ids else np.zeros((0, 0))
+        )
         return ids, predictions, targets
 
 

@@ -60,31 +60,44 @@ def check_overrides(hparams_file, overrides):
     Example
     -------
     >>> path = getfixture("tmpdir") / "h.yaml"
-    >>> _ = path.write_text("batch_size: 8\\nlr: 0.001\\nfreeze: True\\nsource: a/b\\n", "utf-8")
+    >>> _ = path.write_text(
+    ...     "batch_size: 8\\nlr: 0.001\\nfreeze: True\\nsource: a/b\\n", "utf-8"
+    ... )
     >>> check_overrides(str(path), "lr: 1e-4\\nbatch_size: 4")
     >>> check_overrides(str(path), "batch_size: abc")
     Traceback (most recent call last):
     ...
-    emoshare_sb.hparams.HparamsError: --batch_size expects an integer (the YAML has 8), got 'abc'
+    emoshare_sb.training.hparams.HparamsError: --batch_size expects an integer (the YAML has 8), got 'abc'
     >>> check_overrides(str(path), {"batchsize": 4})
     Traceback (most recent call last):
     ...
-    emoshare_sb.hparams.HparamsError: --batchsize is not a key of ...h.yaml; did you mean --batch_size?
+    emoshare_sb.training.hparams.HparamsError: --batchsize is not a key of ...h.yaml; did you mean --batch_size?
     """
     if not overrides:
         return
     if isinstance(overrides, str):
-        overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(io.StringIO(overrides)) or {}
+        overrides = (
+            ruamel.yaml.YAML(typ="safe", pure=True).load(io.StringIO(overrides))
+            or {}
+        )
     with open(hparams_file, encoding="utf-8") as handle:
         defaults = ruamel.yaml.YAML(typ="rt").load(handle)
     for key, value in overrides.items():
         if key not in defaults:
             close = difflib.get_close_matches(key, list(defaults), n=3)
-            hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else ""
+            hint = (
+                f"; did you mean {', '.join('--' + c for c in close)}?"
+                if close
+                else ""
+            )
             raise HparamsError(f"--{key} is not a key of {hparams_file}{hint}")
         expected = _expected_type(defaults[key])
         # null is accepted everywhere: it means "off" or "default" for optional keys.
-        if value is not None and expected is not None and not _fits(value, expected):
+        if (
+            value is not None
+            and expected is not None
+            and not _fits(value, expected)
+        ):
             raise HparamsError(
                 f"--{key} expects {_TYPE_NAMES[expected]} (the YAML has "
                 f"{defaults[key]}), got {value!r}"
@@ -114,11 +127,18 @@ def check_encoder_dim(hparams):
         )
 
 
-_TYPE_NAMES = {bool: "True or False", int: "an integer", float: "a number", list: "a list"}
+_TYPE_NAMES = {
+    bool: "True or False",
+    int: "an integer",
+    float: "a number",
+    list: "a list",
+}
 
 
 def _expected_type(default):
-    if getattr(getattr(default, "tag", None), "value", None):  # !ref, !new:, ... : not checked
+    if getattr(
+        getattr(default, "tag", None), "value", None
+    ):  # !ref, !new:, ... : not checked
         tag = default.tag.value
         if tag and tag.startswith("!"):
             return None

@@ -41,12 +41,18 @@ class AtomicCheckpointer(Checkpointer):
     1
     """
 
-    def _save_checkpoint_metafile(self, fpath, meta_to_include=None, end_of_epoch=True):
+    def _save_checkpoint_metafile(
+        self, fpath, meta_to_include=None, end_of_epoch=True
+    ):
         # The meta file is published by save_checkpoint once the parameters exist.
         pending = pathlib.Path(fpath).with_name(PENDING_METAFNAME)
-        return super()._save_checkpoint_metafile(pending, meta_to_include or {}, end_of_epoch)
+        return super()._save_checkpoint_metafile(
+            pending, meta_to_include or {}, end_of_epoch
+        )
 
-    def save_checkpoint(self, meta=None, end_of_epoch=True, name=None, verbosity=logging.INFO):
+    def save_checkpoint(
+        self, meta=None, end_of_epoch=True, name=None, verbosity=logging.INFO
+    ):
         """Saves a checkpoint that becomes visible only after it is complete.
 
         Arguments
@@ -67,7 +73,9 @@ class AtomicCheckpointer(Checkpointer):
         """
         if if_main_process():
             self.remove_incomplete_checkpoints()
-        checkpoint = super().save_checkpoint(meta or {}, end_of_epoch, name, verbosity)
+        checkpoint = super().save_checkpoint(
+            meta or {}, end_of_epoch, name, verbosity
+        )
         if checkpoint is not None:
             path = pathlib.Path(checkpoint.path)
             _fsync_folder_files(path)
@@ -86,8 +94,14 @@ class AtomicCheckpointer(Checkpointer):
         if not self.checkpoints_dir.is_dir():
             return removed
         for path in self.checkpoints_dir.iterdir():
-            if path.is_dir() and path.name.startswith(CKPT_PREFIX) and not (path / METAFNAME).exists():
-                logger.warning(f"Removing incomplete checkpoint {path} (an interrupted save)")
+            if (
+                path.is_dir()
+                and path.name.startswith(CKPT_PREFIX)
+                and not (path / METAFNAME).exists()
+            ):
+                logger.warning(
+                    f"Removing incomplete checkpoint {path} (an interrupted save)"
+                )
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
         return removed

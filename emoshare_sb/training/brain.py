@@ -41,8 +41,8 @@ from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.io import atomic_write, write_json
 from emoshare_sb.lobes import feature_lengths
+from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
@@ -82,7 +82,9 @@ class EmotionBrain(sb.Brain):
                     "YAML defines no `encoder_opt_class`: add one (fine-tuning) or "
                     "freeze the encoder (--freeze_ssl True)."
                 )
-            self.encoder_optimizer = self.hparams.encoder_opt_class(encoder_parameters)
+            self.encoder_optimizer = self.hparams.encoder_opt_class(
+                encoder_parameters
+            )
             self.optimizers_dict["encoder_optimizer"] = self.encoder_optimizer
         if self.checkpointer is not None:
             for name, optimizer in self.optimizers_dict.items():
@@ -100,7 +102,9 @@ class EmotionBrain(sb.Brain):
     def freeze_optimizers(self, optimizers):
         """Leaves the encoder's optimizer out during its frozen start."""
         if "encoder_optimizer" in optimizers and not self.encoder_is_updated():
-            return {k: v for k, v in optimizers.items() if k != "encoder_optimizer"}
+            return {
+                k: v for k, v in optimizers.items() if k != "encoder_optimizer"
+            }
         return optimizers
 
     def encode(self, wavs, wav_lens):
@@ -125,7 +129,9 @@ class EmotionBrain(sb.Brain):
         else:
             with torch.no_grad():
                 features = self.modules.encoder(wavs, wav_lens)
-        lengths = feature_lengths(self.modules.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        lengths = feature_lengths(
+            self.modules.encoder, wav_lens, wavs.shape[-1], features.shape[-2]
+        )
         return features, lengths
 
     def update_learning_rates(self, metric):
@@ -142,7 +148,9 @@ class EmotionBrain(sb.Brain):
             ``{"lr_<optimizer>": new learning rate}`` for logging.
         """
         learning_rates = {}
-        for name, scheduler in (getattr(self.hparams, "lr_schedulers", None) or {}).items():
+        for name, scheduler in (
+            getattr(self.hparams, "lr_schedulers", None) or {}
+        ).items():
             if name not in self.optimizers_dict:
                 continue
             _, new_lr = scheduler(metric)
@@ -158,7 +166,9 @@ class EmotionBrain(sb.Brain):
             if isinstance(obj, torch.nn.Module)
         ]
 
-    def load_evaluation_model(self, variant=AVERAGED, max_key=None, min_key=None):
+    def load_evaluation_model(
+        self, variant=AVERAGED, max_key=None, min_key=None
+    ):
         """Loads the best checkpoint, or the average of the N best, for evaluation.
 
         Arguments
@@ -174,10 +184,14 @@ class EmotionBrain(sb.Brain):
             The checkpoints used, with their ranking metric.
         """
         num_checkpoints = (
-            1 if variant == BEST else getattr(self.hparams, "num_averaged_checkpoints", 5)
+            1
+            if variant == BEST
+            else getattr(self.hparams, "num_averaged_checkpoints", 5)
         )
         checkpoints = self.checkpointer.find_checkpoints(
-            max_key=max_key, min_key=min_key, max_num_checkpoints=num_checkpoints
+            max_key=max_key,
+            min_key=min_key,
+            max_num_checkpoints=num_checkpoints,
         )
         if not checkpoints:
             raise RuntimeError(
@@ -186,7 +200,8 @@ class EmotionBrain(sb.Brain):
             )
         key = max_key or min_key
         used = [
-            {"checkpoint": os.path.basename(c.path), key: c.meta.get(key)} for c in checkpoints
+            {"checkpoint": os.path.basename(c.path), key: c.meta.get(key)}
+            for c in checkpoints
         ]
         averaged = {}
         for name in self.module_recoverables():
@@ -196,13 +211,20 @@ class EmotionBrain(sb.Brain):
         if variant == AVERAGED and if_main_process():
             folder = os.path.join(self.hparams.save_folder, AVERAGED)
             for name, state in averaged.items():
-                with atomic_write(os.path.join(folder, f"{name}.ckpt"), "wb") as handle:
+                with atomic_write(
+                    os.path.join(folder, f"{name}.ckpt"), "wb"
+                ) as handle:
                     torch.save(state, handle)
             write_json(os.path.join(folder, "averaged_from.json"), used)
         return used
 
     def evaluate_best_and_averaged(
-        self, datasets, loader_kwargs=None, max_key=None, min_key=None, split_loader_kwargs=None
+        self,
+        datasets,
+        loader_kwargs=None,
+        max_key=None,
+        min_key=None,
+        split_loader_kwargs=None,
     ):
         """Evaluates the best checkpoint alone, then the average of the N best.
 
@@ -233,9 +255,14 @@ class EmotionBrain(sb.Brain):
             self.evaluation_variant = variant
             results[variant] = {}
             for split, dataset in datasets.items():
-                options = (split_loader_kwargs or {}).get(split, loader_kwargs or {})
+                options = (split_loader_kwargs or {}).get(
+                    split, loader_kwargs or {}
+                )
                 self.evaluate(
-                    dataset, max_key=max_key, min_key=min_key, test_loader_kwargs=options
+                    dataset,
+                    max_key=max_key,
+                    min_key=min_key,
+                    test_loader_kwargs=options,
                 )
                 results[variant][split] = self.test_outputs
             results[variant]["checkpoints"] = self.evaluated_checkpoints
@@ -253,7 +280,11 @@ class EmotionBrain(sb.Brain):
         average, saves) them once: averaging a fine-tuned Large encoder reads
         several GB.
         """
-        request = (getattr(self, "evaluation_variant", AVERAGED), max_key, min_key)
+        request = (
+            getattr(self, "evaluation_variant", AVERAGED),
+            max_key,
+            min_key,
+        )
         if getattr(self, "loaded_evaluation", None) != request:
             self.evaluated_checkpoints = self.load_evaluation_model(*request)
             self.loaded_evaluation = request
@@ -269,5 +300,7 @@ class EmotionBrain(sb.Brain):
         for name, module in self.modules.items():
             if any(p.requires_grad for p in module.parameters()):
                 self.modules[name] = torch.nn.parallel.DistributedDataParallel(
-                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                    module,
+                    device_ids=None,
+                    find_unused_parameters=self.find_unused_parameters,
                 )

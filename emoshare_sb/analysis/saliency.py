@@ -34,8 +34,8 @@ from speechbrain.utils.data_utils import batch_pad_right
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.io import atomic_write, write_json
 from emoshare_sb.nnet.pooling import frame_mask
+from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
@@ -51,8 +51,10 @@ class SaliencyAccumulator:
     -------
     >>> acc = SaliencyAccumulator()
     >>> feats, targets = torch.randn(50, 3, 4), torch.randn(50, 2)
-    >>> acc.update(feats[:20], targets[:20]); acc.update(feats[20:], targets[20:])
-    >>> whole = SaliencyAccumulator(); whole.update(feats, targets)
+    >>> acc.update(feats[:20], targets[:20])
+    >>> acc.update(feats[20:], targets[20:])
+    >>> whole = SaliencyAccumulator()
+    >>> whole.update(feats, targets)
     >>> torch.allclose(acc.compute()["saliency"], whole.compute()["saliency"])
     True
     """
@@ -88,7 +90,9 @@ class SaliencyAccumulator:
             torch.einsum("nli,nd->lid", x, y),
         )
         if self.count == 0:
-            self.sum_x, self.sum_xx, self.sum_y, self.sum_yy, self.sum_xy = moments
+            self.sum_x, self.sum_xx, self.sum_y, self.sum_yy, self.sum_xy = (
+                moments
+            )
         else:
             self.sum_x += moments[0]
             self.sum_xx += moments[1]
@@ -115,7 +119,9 @@ class SaliencyAccumulator:
             decreasing saliency) and ``num_clips``.
         """
         if self.count < 2:
-            raise ValueError(f"saliency needs at least 2 clips, got {self.count}")
+            raise ValueError(
+                f"saliency needs at least 2 clips, got {self.count}"
+            )
         n = self.count
         mean_x = self.sum_x / n  # [L, C]
         mean_y = self.sum_y / n  # [D]
@@ -126,7 +132,9 @@ class SaliencyAccumulator:
 
         inv_std_x = _inverse_std(var_x, mean_x, rel_eps)  # [L, C]
         inv_std_y = _inverse_std(var_y, mean_y, rel_eps)  # [D]
-        corr_xy = (cov_xy * inv_std_x[:, :, None] * inv_std_y).abs()  # [L, C, D]
+        corr_xy = (
+            cov_xy * inv_std_x[:, :, None] * inv_std_y
+        ).abs()  # [L, C, D]
         corr_xx = (cov_xx * inv_std_x[:, :, None] * inv_std_x[:, None, :]).abs()
         corr_xx = corr_xx.clamp(max=1.0)
         corr_xy = corr_xy.clamp(max=1.0)
@@ -175,7 +183,7 @@ def layer_saliency(features, targets):
     >>> torch.manual_seed(0) and None
     >>> targets = torch.randn(200, 2)
     >>> feats = torch.randn(200, 4, 8)
-    >>> feats[:, 2, :3] += 2 * targets[:, :1]   # layer 2 carries target 0
+    >>> feats[:, 2, :3] += 2 * targets[:, :1]  # layer 2 carries target 0
     >>> result = layer_saliency(feats, targets)
     >>> result["saliency"].shape, result["per_target"].shape
     (torch.Size([4]), torch.Size([4, 2]))
@@ -304,22 +312,30 @@ def compute_layer_saliency(
 
     rows, targets, skipped = read_labelled_rows(manifest, targets)
     if skipped:
-        logger.info(f"Skipping {skipped} rows without finite labels in {manifest}")
+        logger.info(
+            f"Skipping {skipped} rows without finite labels in {manifest}"
+        )
     if max_clips is not None and len(rows) > max_clips:
         rows = random.Random(seed).sample(rows, max_clips)
     if "duration" in rows[0]:
         rows.sort(key=lambda r: float(r["duration"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
 
-    encoder = SSLEncoder(ssl_source, save_path=save_path, freeze=True, layer="all")
+    encoder = SSLEncoder(
+        ssl_source, save_path=save_path, freeze=True, layer="all"
+    )
     encoder = encoder.to(device).eval()
     accumulator = SaliencyAccumulator()
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         wavs, wav_lens = batch_pad_right([read_audio(r["wav"]) for r in batch])
-        pooled = pooled_layer_features(encoder, wavs.to(device), wav_lens.to(device))
+        pooled = pooled_layer_features(
+            encoder, wavs.to(device), wav_lens.to(device)
+        )
         accumulator.update(pooled, torch.tensor([r["_targets"] for r in batch]))
-        logger.info(f"Encoded {min(start + batch_size, len(rows))}/{len(rows)} clips")
+        logger.info(
+            f"Encoded {min(start + batch_size, len(rows))}/{len(rows)} clips"
+        )
     result = accumulator.compute()
 
     ranking = [int(k) for k in result["ranking"]]
@@ -355,7 +371,9 @@ def plot_saliency(summary, path):
 
     saliency = summary["saliency"]
     layers = list(range(len(saliency)))
-    colors = ["tab:red" if k == summary["best_layer"] else "tab:blue" for k in layers]
+    colors = [
+        "tab:red" if k == summary["best_layer"] else "tab:blue" for k in layers
+    ]
     figure = Figure(figsize=(max(4.0, 0.35 * len(layers) + 2), 3.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -390,8 +408,12 @@ def main(argv=None):
         description="Ranks the hidden layers of an SSL encoder by cross-correlation "
         "saliency against the targets of a manifest (Mitra et al., 2025, eq. 1-3).",
     )
-    parser.add_argument("manifest", help="manifest CSV (ID, duration, wav, targets)")
-    parser.add_argument("--ssl_source", required=True, help="HF hub id or local folder")
+    parser.add_argument(
+        "manifest", help="manifest CSV (ID, duration, wav, targets)"
+    )
+    parser.add_argument(
+        "--ssl_source", required=True, help="HF hub id or local folder"
+    )
     parser.add_argument(
         "--targets",
         default=None,
@@ -414,7 +436,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.max_clips is not None and args.max_clips < 2:
-        parser.error("--max_clips must be at least 2 (correlations need 2 clips)")
+        parser.error(
+            "--max_clips must be at least 2 (correlations need 2 clips)"
+        )
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
 

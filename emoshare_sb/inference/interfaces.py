@@ -22,7 +22,7 @@ predicts one value per output (emotion share) for files or padded batches::
   unless ``savedir`` is given, in which case the generated
   ``hyperparams.yaml`` is kept there.
 
-Long recordings are scored in sliding windows (:mod:`emoshare_sb.windows`):
+Long recordings are scored in sliding windows (:mod:`emoshare_sb.inference.windows`):
 a clip no longer than ``window`` seconds is scored whole, and a longer one
 is cut into windows every ``hop`` seconds (the last one aligned to the end)
 whose predictions are averaged; the per-window predictions are available too
@@ -69,12 +69,16 @@ from ruamel.yaml.tag import Tag
 from speechbrain.inference.interfaces import Pretrained, pretrained_from_hparams
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.classification_metrics import best_classes
 from emoshare_sb.data.audio import read_audio
 from emoshare_sb.data.msp_podcast import MSP_CLASS_NAMES
-from emoshare_sb.io import atomic_write, write_json
+from emoshare_sb.inference.windows import (
+    average_by_owner,
+    split_into_windows,
+    window_starts,
+)
 from emoshare_sb.lobes import feature_lengths
-from emoshare_sb.windows import average_by_owner, split_into_windows, window_starts
+from emoshare_sb.metrics.classification import best_classes
+from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
@@ -198,11 +202,20 @@ class EmotionShareRegressor(Pretrained):
     >>> from emoshare_sb.lobes.ssl import SSLEncoder
     >>> tmp = getfixture("tmpdir")
     >>> encoder = SSLEncoder(make_tiny_ssl_model(str(tmp / "tiny")), str(tmp))
-    >>> modules = {"encoder": encoder, "pooling": MaskedMeanPooling(),
-    ...            "head": MLPHead(32, 2, hidden_size=8)}
-    >>> hparams = {"emotions": ["Calm", "Sad"], "sample_rate": 16000,
-    ...            "window": 1.0, "hop": 0.5}
-    >>> model = EmotionShareRegressor(modules, hparams, run_opts={"device": "cpu"})
+    >>> modules = {
+    ...     "encoder": encoder,
+    ...     "pooling": MaskedMeanPooling(),
+    ...     "head": MLPHead(32, 2, hidden_size=8),
+    ... }
+    >>> hparams = {
+    ...     "emotions": ["Calm", "Sad"],
+    ...     "sample_rate": 16000,
+    ...     "window": 1.0,
+    ...     "hop": 0.5,
+    ... }
+    >>> model = EmotionShareRegressor(
+    ...     modules, hparams, run_opts={"device": "cpu"}
+    ... )
     >>> wavs, lens = torch.randn(2, 40000), torch.tensor([1.0, 0.3])
     >>> model.predict_batch(wavs, lens).shape
     torch.Size([2, 2])
@@ -275,7 +288,9 @@ class EmotionShareRegressor(Pretrained):
             gets the same prediction alone or padded in a batch.
         """
         features = self.mods.encoder(wavs, wav_lens)
-        lengths = feature_lengths(self.mods.encoder, wav_lens, wavs.shape[-1], features.shape[-2])
+        lengths = feature_lengths(
+            self.mods.encoder, wav_lens, wavs.shape[-1], features.shape[-2]
+        )
         return features, lengths
 
     def forward(self, wavs, wav_lens=None):
@@ -326,8 +341,12 @@ class EmotionShareRegressor(Pretrained):
                 return self(wavs, wav_lens)
             # The recipe's windowed evaluation (eval_window), step for step.
             hop = self._seconds_to_samples(self.hparams.hop) or window
-            windows, window_lens, owners = split_into_windows(wavs, wav_lens, window, hop)
-            return average_by_owner(self(windows, window_lens), owners, wavs.shape[0])
+            windows, window_lens, owners = split_into_windows(
+                wavs, wav_lens, window, hop
+            )
+            return average_by_owner(
+                self(windows, window_lens), owners, wavs.shape[0]
+            )
 
     def predict_windows(self, wavs, wav_lens=None):
         """Predicts every sliding window of every clip of a padded batch.
@@ -369,14 +388,18 @@ class EmotionShareRegressor(Pretrained):
                 for row, (index, start, end) in enumerate(chunk):
                     batch[row, : end - start] = wavs[index, start:end]
                 lens = torch.tensor(
-                    [(end - start) / width for _, start, end in chunk], device=wavs.device
+                    [(end - start) / width for _, start, end in chunk],
+                    device=wavs.device,
                 )
                 predictions.append(self(batch, lens))
-        owners, starts, ends = (torch.tensor(column) for column in zip(*pieces, strict=True))
+        owners, starts, ends = (
+            torch.tensor(column) for column in zip(*pieces, strict=True)
+        )
         return WindowPredictions(
             predictions=torch.cat(predictions),
             owners=owners.to(wavs.device),
-            starts=starts.double() / sample_rate,  # float64: exact seconds in outputs
+            starts=starts.double()
+            / sample_rate,  # float64: exact seconds in outputs
             ends=ends.double() / sample_rate,
         )
 
@@ -427,9 +450,16 @@ class EmotionShareRegressor(Pretrained):
             duration=signal.shape[0] / self.hparams.sample_rate,
             summary=self.to_dict(summary),
             windows=[
-                {"start": float(start), "end": float(end), "values": self.to_dict(row)}
+                {
+                    "start": float(start),
+                    "end": float(end),
+                    "values": self.to_dict(row),
+                }
                 for start, end, row in zip(
-                    windows.starts, windows.ends, windows.predictions, strict=True
+                    windows.starts,
+                    windows.ends,
+                    windows.predictions,
+                    strict=True,
                 )
             ],
         )
@@ -480,7 +510,12 @@ class EmotionShareRegressor(Pretrained):
 
     @classmethod
     def from_hparams(
-        cls, source, hparams_file=HPARAMS_FILE, overrides=None, savedir=None, **kwargs
+        cls,
+        source,
+        hparams_file=HPARAMS_FILE,
+        overrides=None,
+        savedir=None,
+        **kwargs,
     ):
         """Loads an exported folder or a trained experiment folder.
 
@@ -516,20 +551,37 @@ class EmotionShareRegressor(Pretrained):
         if not is_experiment_folder(source):
             overrides.setdefault("model_folder", os.path.abspath(source))
             return pretrained_from_hparams(
-                cls, source, hparams_file, overrides=overrides, savedir=savedir, **kwargs
+                cls,
+                source,
+                hparams_file,
+                overrides=overrides,
+                savedir=savedir,
+                **kwargs,
             )
         text = cls.inference_hparams(source)
-        overrides.setdefault("model_folder", os.path.abspath(os.path.join(source, AVERAGED_FOLDER)))
+        overrides.setdefault(
+            "model_folder",
+            os.path.abspath(os.path.join(source, AVERAGED_FOLDER)),
+        )
         with contextlib.ExitStack() as stack:
-            folder = savedir or stack.enter_context(tempfile.TemporaryDirectory())
+            folder = savedir or stack.enter_context(
+                tempfile.TemporaryDirectory()
+            )
             with atomic_write(os.path.join(folder, hparams_file)) as handle:
                 handle.write(text)
             return pretrained_from_hparams(
-                cls, folder, hparams_file, overrides=overrides, savedir=savedir, **kwargs
+                cls,
+                folder,
+                hparams_file,
+                overrides=overrides,
+                savedir=savedir,
+                **kwargs,
             )
 
     @classmethod
-    def inference_hparams(cls, experiment_folder, window=None, hop=None, exported=False):
+    def inference_hparams(
+        cls, experiment_folder, window=None, hop=None, exported=False
+    ):
         """Builds the inference YAML of a trained experiment.
 
         The model's definitions (``EXPERIMENT_KEYS``, and whatever their
@@ -569,7 +621,9 @@ class EmotionShareRegressor(Pretrained):
                 else "; is this a trained experiment?"
             )
             raise ValueError(f"{path}: keys {missing} are missing{hint}")
-        window, hop = _default_windows(tree, window, hop, cls.DEFAULT_WINDOW, cls.DEFAULT_HOP)
+        window, hop = _default_windows(
+            tree, window, hop, cls.DEFAULT_WINDOW, cls.DEFAULT_HOP
+        )
 
         hparams = CommentedMap()
         hparams["interface"] = f"{cls.__module__}.{cls.__qualname__}"
@@ -593,14 +647,19 @@ class EmotionShareRegressor(Pretrained):
                 f"{cls.__name__}.EXPERIMENT_KEYS {list(cls.EXPERIMENT_KEYS)}"
             )
         loaded = {name: hparams[name] for name in names}
-        strict = TaggedScalar("", tag="!name:emoshare_sb.inference.load_state_dict_strict")
+        strict = TaggedScalar(
+            "",
+            tag="!name:emoshare_sb.inference.interfaces.load_state_dict_strict",
+        )
         pretrainer = CommentedMap()
         pretrainer["loadables"] = CommentedMap(loaded)
         pretrainer["paths"] = CommentedMap(
             {name: _ref(f"<model_folder>/{name}.ckpt") for name in loaded}
         )
-        pretrainer["custom_hooks"] = CommentedMap({name: strict for name in loaded})
-        pretrainer.yaml_set_ctag(Tag(suffix="!new:speechbrain.utils.parameter_transfer.Pretrainer"))
+        pretrainer["custom_hooks"] = CommentedMap(dict.fromkeys(loaded, strict))
+        pretrainer.yaml_set_ctag(
+            Tag(suffix="!new:speechbrain.utils.parameter_transfer.Pretrainer")
+        )
         hparams["pretrainer"] = pretrainer
 
         stream = io.StringIO()
@@ -652,9 +711,17 @@ class EmotionShareRegressor(Pretrained):
                 f"(no {HPARAMS_FILE} or {AVERAGED_FOLDER}/model.ckpt)"
             )
         export_folder = os.path.abspath(export_folder)
-        if os.path.isdir(export_folder) and os.listdir(export_folder) and not overwrite:
-            raise FileExistsError(f"'{export_folder}' exists and is not empty (overwrite=True replaces it)")
-        text = cls.inference_hparams(experiment_folder, window, hop, exported=True)
+        if (
+            os.path.isdir(export_folder)
+            and os.listdir(export_folder)
+            and not overwrite
+        ):
+            raise FileExistsError(
+                f"'{export_folder}' exists and is not empty (overwrite=True replaces it)"
+            )
+        text = cls.inference_hparams(
+            experiment_folder, window, hop, exported=True
+        )
         encoder = _experiment_encoder(experiment_folder, encoder_source)
 
         # Everything is written to a staging folder renamed into place at the
@@ -668,10 +735,13 @@ class EmotionShareRegressor(Pretrained):
             averaged = os.path.join(experiment_folder, AVERAGED_FOLDER)
             for name in averaged_checkpoints(experiment_folder):
                 shutil.copyfile(
-                    os.path.join(averaged, f"{name}.ckpt"), os.path.join(staging, f"{name}.ckpt")
+                    os.path.join(averaged, f"{name}.ckpt"),
+                    os.path.join(staging, f"{name}.ckpt"),
                 )
             encoder.model.save_pretrained(os.path.join(staging, ENCODER_FOLDER))
-            encoder.feature_extractor.save_pretrained(os.path.join(staging, ENCODER_FOLDER))
+            encoder.feature_extractor.save_pretrained(
+                os.path.join(staging, ENCODER_FOLDER)
+            )
             write_json(
                 os.path.join(staging, "export_info.json"),
                 _export_info(experiment_folder, cls.VALIDATION_SPLIT),
@@ -717,27 +787,52 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
     >>> encoder = SSLEncoder(make_tiny_ssl_model(str(tmp / "tiny")), str(tmp))
     >>> modules = {
     ...     "encoder": encoder,
-    ...     "aggregator": TCGRU(32, conv_channels=8, gru_size=8, embedding_size=8),
+    ...     "aggregator": TCGRU(
+    ...         32, conv_channels=8, gru_size=8, embedding_size=8
+    ...     ),
     ...     "class_head": torch.nn.Linear(8, 3),
-    ...     "dimension_head": torch.nn.Sequential(torch.nn.Linear(8, 2), torch.nn.Sigmoid()),
+    ...     "dimension_head": torch.nn.Sequential(
+    ...         torch.nn.Linear(8, 2), torch.nn.Sigmoid()
+    ...     ),
     ... }
-    >>> hparams = {"classes": ["Angry", "Sad", "Neutral"], "dimensions": ["arousal", "valence"],
-    ...            "dimension_range": [1.0, 7.0], "log_softmax": Softmax(apply_log=True),
-    ...            "sample_rate": 16000, "window": 12.0, "hop": 6.0}
-    >>> model = VoteDistributionRecognizer(modules, hparams, run_opts={"device": "cpu"})
-    >>> model.predict_batch(torch.randn(2, 16000)).shape  # 3 probabilities, 2 dimensions
+    >>> hparams = {
+    ...     "classes": ["Angry", "Sad", "Neutral"],
+    ...     "dimensions": ["arousal", "valence"],
+    ...     "dimension_range": [1.0, 7.0],
+    ...     "log_softmax": Softmax(apply_log=True),
+    ...     "sample_rate": 16000,
+    ...     "window": 12.0,
+    ...     "hop": 6.0,
+    ... }
+    >>> model = VoteDistributionRecognizer(
+    ...     modules, hparams, run_opts={"device": "cpu"}
+    ... )
+    >>> model.predict_batch(
+    ...     torch.randn(2, 16000)
+    ... ).shape  # 3 probabilities, 2 dimensions
     torch.Size([2, 5])
-    >>> probabilities, dimensions, labels = model.classify_batch(torch.randn(2, 16000))
+    >>> probabilities, dimensions, labels = model.classify_batch(
+    ...     torch.randn(2, 16000)
+    ... )
     >>> torch.allclose(probabilities.sum(dim=1), torch.ones(2))
     True
-    >>> bool(((dimensions >= 1) & (dimensions <= 7)).all()), labels[0] in hparams["classes"]
+    >>> (
+    ...     bool(((dimensions >= 1) & (dimensions <= 7)).all()),
+    ...     labels[0] in hparams["classes"],
+    ... )
     (True, True)
     >>> model.prediction_columns
     ['class', 'Angry', 'Sad', 'Neutral', 'arousal', 'valence']
     """
 
     HPARAMS_NEEDED = [
-        "classes", "dimensions", "dimension_range", "log_softmax", "sample_rate", "window", "hop"
+        "classes",
+        "dimensions",
+        "dimension_range",
+        "log_softmax",
+        "sample_rate",
+        "window",
+        "hop",
     ]
     MODULES_NEEDED = ["encoder", "aggregator", "class_head", "dimension_head"]
     EXPERIMENT_KEYS = (
@@ -786,7 +881,9 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
         embeddings = self.mods.aggregator(features, lengths)
         # exp(log-softmax) and low + (high - low) * x in float32 are the
         # recipe's own operations, so printed predictions match it digit for digit.
-        probabilities = self.hparams.log_softmax(self.mods.class_head(embeddings)).exp()
+        probabilities = self.hparams.log_softmax(
+            self.mods.class_head(embeddings)
+        ).exp()
         low, high = self.hparams.dimension_range
         dimensions = low + (high - low) * self.mods.dimension_head(embeddings)
         return torch.cat([probabilities, dimensions], dim=1)
@@ -812,9 +909,16 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
         """
         predictions = self.predict_batch(wavs, wav_lens)
         num_classes = len(self.hparams.classes)
-        probabilities, dimensions = predictions[:, :num_classes], predictions[:, num_classes:]
+        probabilities, dimensions = (
+            predictions[:, :num_classes],
+            predictions[:, num_classes:],
+        )
         best = best_classes(probabilities.cpu().numpy())
-        return probabilities, dimensions, [self.hparams.classes[i] for i in best]
+        return (
+            probabilities,
+            dimensions,
+            [self.hparams.classes[i] for i in best],
+        )
 
     def to_dict(self, row):
         """Names the values of one prediction row and adds its 1-best class.
@@ -848,7 +952,9 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
             ``{"probabilities": {class: p}, "class": name, <dimension>: value, ...}``.
         """
         grouped = {
-            "probabilities": {name: values[name] for name in self.hparams.classes},
+            "probabilities": {
+                name: values[name] for name in self.hparams.classes
+            },
             "class": values["class"],
         }
         grouped.update({name: values[name] for name in self.hparams.dimensions})
@@ -892,7 +998,9 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
         classes = tree.get("classes") or MSP_CLASS_NAMES
         return {
             "classes": CommentedSeq(str(name) for name in classes),
-            "dimension_range": CommentedSeq(tree.get("dimension_range") or [1.0, 7.0]),
+            "dimension_range": CommentedSeq(
+                tree.get("dimension_range") or [1.0, 7.0]
+            ),
         }
 
 
@@ -950,16 +1058,22 @@ def export_model(
     -------
     >>> from emoshare_sb.synthetic import make_tiny_ssl_model
     >>> tmp = getfixture("tmpdir")
-    >>> experiment = _tiny_experiment(str(tmp / "exp"), make_tiny_ssl_model(str(tmp / "ssl")))
+    >>> experiment = _tiny_experiment(
+    ...     str(tmp / "exp"), make_tiny_ssl_model(str(tmp / "ssl"))
+    ... )
     >>> folder = export_model(experiment, str(tmp / "export"))
     >>> sorted(os.listdir(folder))
     ['encoder', 'export_info.json', 'hyperparams.yaml', 'model.ckpt']
-    >>> model = EmotionShareRegressor.from_hparams(folder, run_opts={"device": "cpu"})
+    >>> model = EmotionShareRegressor.from_hparams(
+    ...     folder, run_opts={"device": "cpu"}
+    ... )
     >>> model.predict_batch(torch.randn(3, 16000)).shape
     torch.Size([3, 2])
     """
     cls = interface_class(experiment_folder)
-    return cls.export(experiment_folder, export_folder, window, hop, encoder_source, overwrite)
+    return cls.export(
+        experiment_folder, export_folder, window, hop, encoder_source, overwrite
+    )
 
 
 def averaged_checkpoints(experiment_folder):
@@ -977,13 +1091,21 @@ def averaged_checkpoints(experiment_folder):
         and ``encoder`` for a fine-tuned encoder), sorted.
     """
     folder = os.path.join(experiment_folder, AVERAGED_FOLDER)
-    return sorted(name[: -len(".ckpt")] for name in os.listdir(folder) if name.endswith(".ckpt"))
+    return sorted(
+        name[: -len(".ckpt")]
+        for name in os.listdir(folder)
+        if name.endswith(".ckpt")
+    )
 
 
-def _default_windows(tree, window, hop, default_window=DEFAULT_WINDOW, default_hop=DEFAULT_HOP):
+def _default_windows(
+    tree, window, hop, default_window=DEFAULT_WINDOW, default_hop=DEFAULT_HOP
+):
     """Window and hop in seconds (None, None: whole clips) for an experiment."""
     if window is None:
-        if (tree.get("eval_window") or 0) > 0:  # the recipe evaluated in windows
+        if (
+            tree.get("eval_window") or 0
+        ) > 0:  # the recipe evaluated in windows
             window = tree["eval_window"]
             hop = tree.get("eval_hop") if hop is None else hop
         else:
@@ -993,7 +1115,9 @@ def _default_windows(tree, window, hop, default_window=DEFAULT_WINDOW, default_h
         return None, None
     hop = window / 2 if hop is None else hop
     if not 0 < hop <= window:
-        raise ValueError(f"hop must be in (0, window], got window={window}, hop={hop}")
+        raise ValueError(
+            f"hop must be in (0, window], got window={window}, hop={hop}"
+        )
     return float(window), float(hop)
 
 
@@ -1018,11 +1142,15 @@ def interface_class(source):
     """
     path = os.path.join(source, HPARAMS_FILE)
     if not os.path.isfile(path):
-        raise ValueError(f"'{source}' holds no {HPARAMS_FILE}: not a model or experiment folder")
+        raise ValueError(
+            f"'{source}' holds no {HPARAMS_FILE}: not a model or experiment folder"
+        )
     tree = _read_yaml_tree(path)
     if is_experiment_folder(source):
         return _interface_of_experiment(tree, path)
-    return _import_interface(tree.get("interface") or EmotionShareRegressor, path)
+    return _import_interface(
+        tree.get("interface") or EmotionShareRegressor, path
+    )
 
 
 def _interface_of_experiment(tree, path=HPARAMS_FILE):
@@ -1031,7 +1159,11 @@ def _interface_of_experiment(tree, path=HPARAMS_FILE):
         return _import_interface(tree["inference_interface"], path)
     modules = set(tree.get("modules") or {})
     return next(
-        (cls for cls in INFERENCE_INTERFACES if set(cls.MODULES_NEEDED) <= modules),
+        (
+            cls
+            for cls in INFERENCE_INTERFACES
+            if set(cls.MODULES_NEEDED) <= modules
+        ),
         EmotionShareRegressor,
     )
 
@@ -1043,7 +1175,9 @@ def _import_interface(dotted, path):
     module, _, name = str(dotted).rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     if not (isinstance(cls, type) and issubclass(cls, EmotionShareRegressor)):
-        raise ValueError(f"{path}: '{dotted}' is not an EmotionShareRegressor class")
+        raise ValueError(
+            f"{path}: '{dotted}' is not an EmotionShareRegressor class"
+        )
     return cls
 
 
@@ -1068,7 +1202,10 @@ def load_model(source, device="cpu", overrides=None, savedir=None):
     """
     cls = interface_class(source)
     return cls.from_hparams(
-        source, overrides=overrides, savedir=savedir, run_opts={"device": device}
+        source,
+        overrides=overrides,
+        savedir=savedir,
+        run_opts={"device": device},
     )
 
 
@@ -1138,13 +1275,17 @@ def _replace_folder(staging, destination):
     if not os.path.exists(destination) or not os.listdir(destination):
         os.replace(staging, destination)
         return
-    old = tempfile.mkdtemp(prefix=".old-export-", dir=os.path.dirname(destination))
+    old = tempfile.mkdtemp(
+        prefix=".old-export-", dir=os.path.dirname(destination)
+    )
     os.replace(destination, os.path.join(old, "old"))
     os.replace(staging, destination)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _tiny_experiment(folder, ssl_source, emotions=("Calm", "Sad"), encoder_dim=32):
+def _tiny_experiment(
+    folder, ssl_source, emotions=("Calm", "Sad"), encoder_dim=32
+):
     """Writes an untrained experiment folder (random head), for doctests and tests."""
     import textwrap
 
@@ -1175,5 +1316,7 @@ def _tiny_experiment(folder, ssl_source, emotions=("Calm", "Sad"), encoder_dim=3
     from hyperpyyaml import load_hyperpyyaml
 
     model = load_hyperpyyaml(text)["model"]
-    torch.save(model.state_dict(), os.path.join(folder, AVERAGED_FOLDER, "model.ckpt"))
+    torch.save(
+        model.state_dict(), os.path.join(folder, AVERAGED_FOLDER, "model.ckpt")
+    )
     return folder
