@@ -1,4 +1,20 @@
-"""The error every data preparation step raises for bad input."""
+"""The error every data preparation step raises for bad input.
+
+Authors
+ * emoshare_sb contributors 2026
+"""
+
+import contextlib
+import re
+
+# torch.utils.data re-raises a worker's exception as
+# ``type("Caught <Type> in DataLoader worker process N.\nOriginal Traceback
+# ...\n<module>.<Type>: <message>")``: the original message is the last line.
+_WORKER_MESSAGE = re.compile(
+    r"^Caught (?P<type>\w+) in DataLoader worker process \d+\.\n"
+    r"Original Traceback.*\n[\w.]*(?P=type): (?P<message>[^\n]*)\n?$",
+    re.DOTALL,
+)
 
 
 class DataPrepError(ValueError):
@@ -6,6 +22,12 @@ class DataPrepError(ValueError):
 
     The message starts with the location so that a user can open the file at
     the right line: ``lab/train.csv, line 12, field 'Anger': ...``.
+
+    A DataLoader worker that raises this error has it rebuilt in the main
+    process from a message holding the worker's whole traceback (PyTorch's
+    ``ExceptionWrapper.reraise``); the rebuilt error keeps only the original
+    one-line message (the traceback is kept in ``worker_traceback``), so
+    that the recipe can print one line.
 
     Arguments
     ---------
@@ -27,9 +49,22 @@ class DataPrepError(ValueError):
     "lab/train.csv, line 3, field 'Anger': value 'abc' is not a number"
     >>> err.line
     3
+    >>> str(
+    ...     DataPrepError(
+    ...         "Caught DataPrepError in DataLoader worker process 0.\\n"
+    ...         "Original Traceback (most recent call last):\\n  File ...\\n"
+    ...         "emoshare_sb.data.errors.DataPrepError: a.wav: cannot read audio\\n"
+    ...     )
+    ... )
+    'a.wav: cannot read audio'
     """
 
     def __init__(self, message, file=None, line=None, field=None):
+        self.worker_traceback = None
+        from_worker = _WORKER_MESSAGE.match(str(message))
+        if from_worker is not None and file is None:
+            self.worker_traceback = message
+            message = from_worker["message"]
         self.file = None if file is None else str(file)
         self.line = line
         self.field = field
@@ -43,3 +78,27 @@ class DataPrepError(ValueError):
             location.append(f"field '{field}'")
         prefix = ", ".join(location)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+@contextlib.contextmanager
+def exit_on_data_error():
+    """Turns a :class:`DataPrepError` raised while training or scoring into
+    a one-line message and exit status 1.
+
+    For the part of a recipe after set-up: a clip deleted, changed or made
+    unreadable since data preparation is found when a DataLoader (worker)
+    reads it. Narrower than ``exit_on_user_error``, which also catches
+    ``OSError`` at set-up: a mid-run ``OSError`` keeps its traceback.
+
+    Example
+    -------
+    >>> with exit_on_data_error():
+    ...     raise DataPrepError("cannot read audio", "wav/0001.wav")
+    Traceback (most recent call last):
+    ...
+    SystemExit: error: wav/0001.wav: cannot read audio
+    """
+    try:
+        yield
+    except DataPrepError as error:
+        raise SystemExit(f"error: {error}") from error
