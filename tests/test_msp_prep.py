@@ -9,6 +9,7 @@ import pytest
 
 import emoshare_sb.data.msp_podcast as msp
 from emoshare_sb.data.errors import DataPrepError
+from emoshare_sb.data import manifest
 from emoshare_sb.data.manifest import OPTIONS_FILE
 from emoshare_sb.data.msp_podcast import (
     MANIFEST_COLUMNS,
@@ -269,7 +270,7 @@ def test_idempotent_skip_and_redo_on_new_options(
     def no_audio_reading(path):
         raise AssertionError("an up-to-date preparation must not read audio")
 
-    monkeypatch.setattr(msp, "audio_info", no_audio_reading)
+    monkeypatch.setattr(manifest, "check_audio", no_audio_reading)
     assert (
         prepare_msp_podcast(corpora["v1.12"], str(tmp_path)) == MSP_CLASS_NAMES
     )

@@ -195,7 +195,8 @@ def test_unreadable_audio_and_partial_labels(tmp_path):
     table = write_table(tmp_path, n_clips=6, n_speakers=6)
     (tmp_path / "audio" / "spk0_000.wav").write_bytes(b"not audio")
     with pytest.raises(
-        DataPrepError, match=r"line 2, field 'path': cannot read audio header"
+        DataPrepError, match=r"line 2, field 'path': audio file '.*spk0_000.wav': cannot read "
+        r"audio header \(Format not recognised",
     ):
         prepare_from_table(table, tmp_path / "a", target_columns=TARGETS)
     table = write_table(tmp_path / "b", n_clips=6, n_speakers=6)

@@ -60,6 +60,17 @@ Manifests
 an ``exc`` utterance), rows sorted by ID. They are written atomically, the
 options they were made with last, and a later call with the same options and
 label files does nothing.
+
+Checks
+------
+EmoEvaluation files are UTF-8 (they are ASCII in the release) or UTF-16 with
+BOM; any other encoding stops with the file and line. Audio that cannot be
+read or holds NaN/Inf stops preparation, or with ``bad_audio="skip"`` is
+left out of its split (after the train/valid split is drawn, so that the
+other utterances keep their split) and listed in ``skipped_audio.csv``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os
@@ -69,9 +80,15 @@ from types import MappingProxyType
 import torch
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.data.manifest import prepared_with, save_options
+from emoshare_sb.data.files import text_lines
+from emoshare_sb.data.manifest import (
+    AudioChecks,
+    check_folder_path,
+    prepared_with,
+    report_skipped,
+    save_options,
+)
 from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
@@ -103,8 +120,9 @@ SUMMARY_LINE = re.compile(
     rf"\[\s*(?P<valence>{_NUMBER})\s*,\s*(?P<activation>{_NUMBER})\s*,\s*(?P<dominance>{_NUMBER})\s*\]$"
 )
 # Ses01F_impro01_F000, Ses01M_script01_1_M012, Ses05F_impro03a_F021 ...
+# Letters, digits, '_' and '-' only: an id is part of the audio path.
 UTTERANCE_ID = re.compile(
-    r"^Ses(?P<session>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$"
+    r"^Ses(?P<session>\d{2})[FM]_[A-Za-z0-9_-]+_(?P<gender>[FM])\d+$"
 )
 
 
@@ -116,6 +134,7 @@ def prepare_iemocap(
     seed=0,
     classes=FOUR_CLASSES,
     merge=HAPPY_EXCITED_MERGE,
+    bad_audio="error",
     skip_prep=False,
 ):
     """Writes the train/valid/test manifests of one leave-one-session-out fold.
@@ -138,6 +157,10 @@ def prepare_iemocap(
         Emotion codes kept, after merging; their order is the class order.
     merge : mapping
         Codes relabelled before selection (default ``exc`` -> ``hap``).
+    bad_audio : str
+        ``"error"`` stops at an utterance whose audio cannot be read or holds
+        NaN or Inf; ``"skip"`` leaves it out and lists it in
+        ``<save_folder>/skipped_audio.csv``.
     skip_prep : bool
         If True, do nothing and return None.
 
@@ -169,7 +192,9 @@ def prepare_iemocap(
     if skip_prep:
         return None
     classes, merge = _check_options(test_session, valid_ratio, classes, merge)
+    checks = AudioChecks(bad_audio, "check data_folder")
     root = find_release_root(data_folder)
+    check_folder_path(root, "IEMOCAP release")
     label_files = {
         session: list_label_files(root, session) for session in IEMOCAP_SESSIONS
     }
@@ -183,6 +208,7 @@ def prepare_iemocap(
         "classes": list(classes),
         "merge": dict(sorted(merge.items())),
         "split": "utterance-level randperm over the training sessions (SUPERB)",
+        "bad_audio": bad_audio,
         "label_files": [
             [
                 os.path.relpath(path, root),
@@ -197,6 +223,7 @@ def prepare_iemocap(
         logger.info(
             f"Manifests in {save_folder} are up to date; skipping preparation."
         )
+        report_skipped(save_folder)
         return {
             split: _count_rows(os.path.join(save_folder, f"{split}.csv"))
             for split in SPLITS
@@ -216,6 +243,16 @@ def prepare_iemocap(
         "test": test,
     }
     for split, rows in rows_per_split.items():
+        kept = []
+        for row in rows:
+            source = row.pop("_source")
+            duration = checks.duration(
+                row["wav"], split, row["ID"], *source, "utterance"
+            )
+            if duration is not None:
+                row["duration"] = f"{duration:.4f}"
+                kept.append(row)
+        rows[:] = kept
         if not rows:
             raise DataPrepError(
                 f"the {split} split of fold {test_session} has no utterance of the classes "
@@ -233,6 +270,7 @@ def prepare_iemocap(
             + " ".join(f"{c} {n}" for c, n in counts.items())
             + f", speakers {sorted({row['spk_id'] for row in rows})}"
         )
+    checks.write(save_folder, ("valid", "test"))
     save_options(save_folder, options)
     return {split: len(rows) for split, rows in rows_per_split.items()}
 
@@ -396,63 +434,62 @@ def read_summaries(label_files):
     utterances = []
     for session, paths in label_files.items():
         for path in paths:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                for line_number, text in enumerate(handle, start=1):
-                    if not text.lstrip().startswith("["):
-                        continue  # header, blank line or an evaluator's line
-                    fields = parse_summary_line(text)
-                    if fields is None:
-                        raise DataPrepError(
-                            f"malformed summary line {text.strip()!r}: expected "
-                            "'[start - end]<TAB>utterance<TAB>code<TAB>[V, A, D]'",
-                            path,
-                            line_number,
-                        )
-                    utterance, code = fields["utterance"], fields["code"]
-                    if code not in IEMOCAP_CODES:
-                        raise DataPrepError(
-                            f"unknown emotion code '{code}' (IEMOCAP codes: "
-                            f"{' '.join(IEMOCAP_CODES)})",
-                            path,
-                            line_number,
-                            "emotion",
-                        )
-                    speaker = speaker_of(utterance)
-                    if speaker is None:
-                        raise DataPrepError(
-                            f"utterance id '{utterance}' is not of the form "
-                            "Ses<NN><F|M>_<dialog>_<F|M><number>",
-                            path,
-                            line_number,
-                            "utterance",
-                        )
-                    if _session_of(utterance) != session:
-                        raise DataPrepError(
-                            f"utterance '{utterance}' belongs to session "
-                            f"{_session_of(utterance)} but is listed in Session{session}",
-                            path,
-                            line_number,
-                            "utterance",
-                        )
-                    if utterance in seen:
-                        first_path, first_line = seen[utterance]
-                        raise DataPrepError(
-                            f"duplicate utterance '{utterance}' (first seen in "
-                            f"{first_path}, line {first_line})",
-                            path,
-                            line_number,
-                            "utterance",
-                        )
-                    seen[utterance] = (path, line_number)
-                    utterances.append(
-                        {
-                            "utterance": utterance,
-                            "code": code,
-                            "spk_id": speaker,
-                            "file": path,
-                            "line": line_number,
-                        }
+            for line_number, text in text_lines(path):
+                if not text.lstrip().startswith("["):
+                    continue  # header, blank line or an evaluator's line
+                fields = parse_summary_line(text)
+                if fields is None:
+                    raise DataPrepError(
+                        f"malformed summary line {text.strip()!r}: expected "
+                        "'[start - end]<TAB>utterance<TAB>code<TAB>[V, A, D]'",
+                        path,
+                        line_number,
                     )
+                utterance, code = fields["utterance"], fields["code"]
+                if code not in IEMOCAP_CODES:
+                    raise DataPrepError(
+                        f"unknown emotion code '{code}' (IEMOCAP codes: "
+                        f"{' '.join(IEMOCAP_CODES)})",
+                        path,
+                        line_number,
+                        "emotion",
+                    )
+                speaker = speaker_of(utterance)
+                if speaker is None:
+                    raise DataPrepError(
+                        f"utterance id '{utterance}' is not of the form "
+                        "Ses<NN><F|M>_<dialog>_<F|M><number>",
+                        path,
+                        line_number,
+                        "utterance",
+                    )
+                if _session_of(utterance) != session:
+                    raise DataPrepError(
+                        f"utterance '{utterance}' belongs to session "
+                        f"{_session_of(utterance)} but is listed in Session{session}",
+                        path,
+                        line_number,
+                        "utterance",
+                    )
+                if utterance in seen:
+                    first_path, first_line = seen[utterance]
+                    raise DataPrepError(
+                        f"duplicate utterance '{utterance}' (first seen in "
+                        f"{first_path}, line {first_line})",
+                        path,
+                        line_number,
+                        "utterance",
+                    )
+                seen[utterance] = (path, line_number)
+                utterances.append(
+                    {
+                        "utterance": utterance,
+                        "code": code,
+                        "spk_id": speaker,
+                        "file": path,
+                        "line": line_number,
+                    }
+                )
     return utterances
 
 
@@ -473,12 +510,14 @@ def select_utterances(root, utterances, classes, merge):
     Returns
     -------
     list of dict
-        Manifest rows (``ID, duration, wav, spk_id, emo``) sorted by ID.
+        Manifest rows (``ID, wav, spk_id, emo``; the duration is added once
+        the audio is checked) sorted by ID, each with ``_source``, the
+        summary line's ``(file, line)``.
 
     Raises
     ------
     DataPrepError
-        When a kept utterance has no audio file (or an unreadable one).
+        When a kept utterance has no audio file.
     """
     rows = []
     for utterance in utterances:
@@ -495,20 +534,13 @@ def select_utterances(root, utterances, classes, merge):
             dialog,
             f"{utterance_id}.wav",
         )
-        if not os.path.isfile(wav):
-            raise DataPrepError(
-                f"audio file '{wav}' does not exist",
-                utterance["file"],
-                utterance["line"],
-                "utterance",
-            )
         rows.append(
             {
                 "ID": utterance_id,
-                "duration": f"{audio_info(wav)[0]:.4f}",
                 "wav": wav,
                 "spk_id": utterance["spk_id"],
                 "emo": emotion,
+                "_source": (utterance["file"], utterance["line"]),
             }
         )
     return sorted(rows, key=lambda row: row["ID"])

@@ -75,21 +75,43 @@ are counted in the log and, with ``no_vote_policy="skip"``, dropped from train
 (evaluation splits always keep every clip: their consensus class and
 dimensions are still scored); with ``"dimensional_only"`` they stay in train
 too.
+
+Checks
+------
+Label files are UTF-8 (BOM optional) or UTF-16 with BOM
+(:mod:`emoshare_sb.data.files`). File names are normalised
+(``./MSP-PODCAST_0001_0008.wav`` is ``MSP-PODCAST_0001_0008.wav``) before
+duplicates are looked for, and names leading outside the audio folder are
+refused unless ``allow_outside_audio_folder``. Audio that cannot be read or
+holds NaN/Inf stops preparation, or with ``bad_audio="skip"`` is left out and
+listed (:class:`~emoshare_sb.data.manifest.AudioChecks`).
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
-import csv
 import math
 import os
 
 import numpy as np
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.data.audio import audio_info
 from emoshare_sb.data.errors import DataPrepError
+from emoshare_sb.data.files import (
+    clip_path,
+    csv_records,
+    path_problem,
+    text_lines,
+)
 from emoshare_sb.data.manifest import (
     OPTIONS_FILE,
+    AudioChecks,
+    check_folder_path,
+    check_manifest_value,
     find_folder,
+    folder_stamp,
     prepared_with,
+    report_skipped,
     save_options,
 )
 from emoshare_sb.utils.io import write_csv
@@ -189,6 +211,8 @@ def prepare_msp_podcast(
     no_vote_policy="skip",
     audio_folder=None,
     label_folder=None,
+    bad_audio="error",
+    allow_outside_audio_folder=False,
     skip_prep=False,
 ):
     """Validates an MSP-Podcast release and writes one manifest per split.
@@ -217,6 +241,13 @@ def prepare_msp_podcast(
     label_folder : str, optional
         The label folder, absolute or relative to ``data_folder``. By default
         the first of ``Labels``, ``labels``, ``label`` that exists.
+    bad_audio : str
+        ``"error"`` stops at a clip whose audio cannot be read or holds NaN
+        or Inf; ``"skip"`` leaves it out of its manifest (any split) and
+        lists it in ``<save_folder>/skipped_audio.csv``.
+    allow_outside_audio_folder : bool
+        Accept file names that lead outside the audio folder (absolute
+        paths, ``../``).
     skip_prep : bool
         If True, do nothing and return the class names.
 
@@ -257,10 +288,12 @@ def prepare_msp_podcast(
             raise ValueError(
                 f"unknown splits {unknown}; choose among {MSP_SPLITS}"
             )
+    checks = AudioChecks(bad_audio)
     data_folder = os.path.abspath(data_folder)
     audio_path = find_folder(
         data_folder, audio_folder, AUDIO_FOLDER_CANDIDATES, "audio"
     )
+    check_folder_path(audio_path, "audio")
     label_path = find_folder(
         data_folder, label_folder, LABEL_FOLDER_CANDIDATES, "label"
     )
@@ -272,7 +305,9 @@ def prepare_msp_podcast(
         [data_folder, label_path], PARTITION_FILE_CANDIDATES, required=False
     )
 
-    clips = _read_consensus(consensus_file, partition_file)
+    clips = _read_consensus(
+        consensus_file, partition_file, audio_path, allow_outside_audio_folder
+    )
     _add_unlisted_test3_audio(clips, audio_path)
     found_splits = [
         s for s in MSP_SPLITS if any(c["split"] == s for c in clips.values())
@@ -292,6 +327,7 @@ def prepare_msp_podcast(
         "manifest_version": _MANIFEST_VERSION,
         "data_folder": data_folder,
         "audio_folder": audio_path,
+        "audio_folder_stamp": folder_stamp(audio_path),
         "label_files": {
             os.path.basename(path): [
                 path,
@@ -304,11 +340,14 @@ def prepare_msp_podcast(
         "splits": list(splits),
         "include_secondary": bool(include_secondary),
         "no_vote_policy": no_vote_policy,
+        "bad_audio": bad_audio,
+        "allow_outside_audio_folder": bool(allow_outside_audio_folder),
     }
     if prepared_with(save_folder, options, manifests):
         logger.info(
             f"Manifests in {save_folder} are up to date; skipping preparation."
         )
+        report_skipped(save_folder)
         return list(MSP_CLASS_NAMES)
 
     if detailed_file is None:
@@ -352,19 +391,29 @@ def prepare_msp_podcast(
                 "drops train clips without class votes; try 'dimensional_only')",
                 consensus_file,
             )
+        kept = []
         for row in rows:
-            wav = os.path.join(audio_path, row["ID"])
-            source_file, source_line = clips[row["ID"]]["source"]
-            if not os.path.isfile(wav):
-                raise DataPrepError(
-                    f"audio file '{wav}' does not exist (check data_folder and the "
-                    "audio_folder option)",
-                    source_file,
-                    source_line,
-                    "FileName",
-                )
-            row["duration"] = f"{audio_info(wav)[0]:.4f}"
-            row["wav"] = wav
+            clip = clips[row["ID"]]
+            source_file, source_line = clip["source"]
+            duration = checks.duration(
+                clip["wav"],
+                split,
+                row["ID"],
+                source_file,
+                source_line,
+                "FileName",
+            )
+            if duration is not None:
+                row["duration"] = f"{duration:.4f}"
+                row["wav"] = clip["wav"]
+                kept.append(row)
+        if not kept:
+            raise DataPrepError(
+                f"every clip of split '{split}' was skipped for bad audio "
+                "(listed in the log)",
+                consensus_file,
+            )
+        rows[:] = kept
 
     # Every check has passed: only now are existing manifests replaced. The
     # options file goes first so that an interruption while writing leaves no
@@ -387,6 +436,7 @@ def prepare_msp_podcast(
                 f"{count['no_class']} kept clips with consensus O or X"
             )
         logger.info(summary)
+    checks.write(save_folder, [s for s in splits if s != "train"])
     save_options(save_folder, options)
     return list(MSP_CLASS_NAMES)
 
@@ -472,8 +522,11 @@ def _find_file(folders, candidates, required):
     for folder in folders:
         for candidate in candidates:
             path = os.path.join(folder, candidate)
-            if os.path.isfile(path):
+            problem = path_problem(path)
+            if problem is None:
                 return path
+            if os.path.lexists(path):
+                raise DataPrepError(f"the label file {problem}", path)
     if required:
         raise DataPrepError(
             f"none of {', '.join(candidates)} found in {', '.join(folders)} "
@@ -498,94 +551,89 @@ def _split_name(value, path, line, field):
 def _read_partitions(path):
     """Reads ``Split; FileName`` lines; returns {file name: (split, line)}."""
     partitions = {}
-    with open(path, encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            parts = [part.strip() for part in text.split(";")]
-            if len(parts) != 2 or not all(parts):
-                raise DataPrepError(
-                    f"expected 'Split; FileName', found '{text.strip()}'",
-                    path,
-                    line,
-                )
-            split = _split_name(parts[0], path, line, "split")
-            name = parts[1]
-            if name in partitions:
-                raise DataPrepError(
-                    f"file '{name}' is listed twice (first on line "
-                    f"{partitions[name][1]})",
-                    path,
-                    line,
-                    "FileName",
-                )
-            partitions[name] = (split, line)
+    for line, text in text_lines(path):
+        if not text.strip():
+            continue
+        parts = [part.strip() for part in text.split(";")]
+        if len(parts) != 2 or not all(parts):
+            raise DataPrepError(
+                f"expected 'Split; FileName', found '{text.strip()}'",
+                path,
+                line,
+            )
+        split = _split_name(parts[0], path, line, "split")
+        name = os.path.normpath(parts[1])
+        if name in partitions:
+            raise DataPrepError(
+                f"file '{parts[1]}' is listed twice (first on line "
+                f"{partitions[name][1]})",
+                path,
+                line,
+                "FileName",
+            )
+        partitions[name] = (split, line)
     return partitions
 
 
-def _read_consensus(path, partition_file):
+def _read_consensus(path, partition_file, audio_path, allow_outside):
     """Reads the consensus labels; returns {file name: clip dict}, in file order."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        if not header:
-            raise DataPrepError("the consensus label file is empty", path, 1)
-        missing = [
-            column for column in _CONSENSUS_REQUIRED if column not in header
-        ]
-        if missing:
+    records = csv_records(path)
+    header = [name.strip() for name in next(records, (1, []))[1]]
+    if not header:
+        raise DataPrepError("the consensus label file is empty", path, 1)
+    missing = [column for column in _CONSENSUS_REQUIRED if column not in header]
+    if missing:
+        raise DataPrepError(
+            f"missing column(s) {missing} in the header", path, 1
+        )
+    has_split_column = "Split_Set" in header
+    if has_split_column:
+        partitions = None
+    elif partition_file is None:
+        raise DataPrepError(
+            "no Split_Set column and no Partitions.txt/Partition.txt found: "
+            "the split of each clip is unknown",
+            path,
+            1,
+        )
+    else:
+        partitions = _read_partitions(partition_file)
+    clips = {}
+    for line, fields in records:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
             raise DataPrepError(
-                f"missing column(s) {missing} in the header", path, 1
-            )
-        has_split_column = "Split_Set" in header
-        if has_split_column:
-            partitions = None
-        elif partition_file is None:
-            raise DataPrepError(
-                "no Split_Set column and no Partitions.txt/Partition.txt found: "
-                "the split of each clip is unknown",
+                f"expected {len(header)} fields, found {len(fields)}",
                 path,
-                1,
+                line,
             )
+        values = dict(zip(header, (f.strip() for f in fields), strict=True))
+        name, wav = _clip_name(
+            values["FileName"], audio_path, allow_outside, path, line
+        )
+        if name in clips:
+            first = clips[name]["source"][1]
+            raise DataPrepError(
+                f"duplicate file name '{values['FileName']}' (first on line "
+                f"{first}{_spelled(clips[name], values['FileName'])})",
+                path,
+                line,
+                "FileName",
+            )
+        if has_split_column:
+            split = _split_name(values["Split_Set"], path, line, "Split_Set")
+        elif name in partitions:
+            split = partitions[name][0]
         else:
-            partitions = _read_partitions(partition_file)
-        clips = {}
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}",
-                    path,
-                    line,
-                )
-            values = dict(zip(header, (f.strip() for f in fields), strict=True))
-            name = values["FileName"]
-            if not name:
-                raise DataPrepError("empty file name", path, line, "FileName")
-            if name in clips:
-                raise DataPrepError(
-                    f"duplicate file name '{name}' (first on line "
-                    f"{clips[name]['source'][1]})",
-                    path,
-                    line,
-                    "FileName",
-                )
-            if has_split_column:
-                split = _split_name(
-                    values["Split_Set"], path, line, "Split_Set"
-                )
-            elif name in partitions:
-                split = partitions[name][0]
-            else:
-                raise DataPrepError(
-                    f"file '{name}' is not listed in {partition_file}",
-                    path,
-                    line,
-                    "FileName",
-                )
-            clips[name] = _consensus_clip(values, split, path, line)
+            raise DataPrepError(
+                f"file '{name}' is not listed in {partition_file}",
+                path,
+                line,
+                "FileName",
+            )
+        clips[name] = _consensus_clip(values, split, path, line)
+        clips[name].update(wav=wav, written=values["FileName"])
     if partitions is not None:
         for name, (split, line) in partitions.items():
             if name in clips:
@@ -597,14 +645,37 @@ def _read_consensus(path, partition_file):
                     line,
                     "FileName",
                 )
-            clips[name] = _unlabelled_clip(split, (partition_file, line))
+            clip_id, wav = _clip_name(
+                name, audio_path, allow_outside, partition_file, line
+            )
+            clips[clip_id] = _unlabelled_clip(split, (partition_file, line))
+            clips[clip_id]["wav"] = wav
     _check_test3_names(clips)
     return clips
+
+
+def _clip_name(name, audio_path, allow_outside, path, line):
+    """The normalised name and audio path of a clip, checked for manifests."""
+    try:
+        clip_id, wav = clip_path(audio_path, name, allow_outside)
+    except ValueError as error:
+        raise DataPrepError(str(error), path, line, "FileName") from None
+    check_manifest_value(wav, path, line, "FileName", what="the audio path")
+    return clip_id, wav
+
+
+def _spelled(clip, name):
+    """`` as '<name>'`` when a duplicate was first written another way."""
+    written = clip.get("written", name)
+    return f" as '{written}'" if written != name else ""
 
 
 def _consensus_clip(values, split, path, line):
     clip = _unlabelled_clip(split, (path, line))
     clip["spk_id"] = values.get("SpkrID") or UNKNOWN
+    check_manifest_value(
+        clip["spk_id"], path, line, "SpkrID", what="the speaker id"
+    )
     gender = (values.get("Gender") or UNKNOWN).capitalize()
     if gender not in ("Male", "Female", UNKNOWN):
         raise DataPrepError(
@@ -665,9 +736,10 @@ def _add_unlisted_test3_audio(clips, audio_path):
             and name.lower().endswith(".wav")
             and name not in clips
         ):
-            clips[name] = _unlabelled_clip(
-                "test3", (os.path.join(audio_path, name), None)
-            )
+            wav = os.path.join(audio_path, name)
+            check_manifest_value(wav, what="the audio path")
+            clips[name] = _unlabelled_clip("test3", (wav, None))
+            clips[name]["wav"] = wav
 
 
 def _parse_rating(value, path, line, field):
@@ -749,51 +821,49 @@ def _read_detailed(path, clips):
     raters_seen = set()
     unknown_files = set()
     duplicate_rows = 0
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = tuple(name.strip() for name in next(reader, []))
-        layout = _DETAILED_HEADERS.get(header)
-        if layout is None:
+    records = csv_records(path)
+    header = tuple(name.strip() for name in next(records, (1, []))[1])
+    layout = _DETAILED_HEADERS.get(header)
+    if layout is None:
+        raise DataPrepError(
+            f"unrecognised header {list(header)}; expected one of "
+            f"{[list(h) for h in _DETAILED_HEADERS]}",
+            path,
+            1,
+        )
+    for line, fields in records:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
             raise DataPrepError(
-                f"unrecognised header {list(header)}; expected one of "
-                f"{[list(h) for h in _DETAILED_HEADERS]}",
+                f"expected {len(header)} fields, found {len(fields)}",
                 path,
-                1,
+                line,
             )
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}",
-                    path,
-                    line,
-                )
-            name = fields[0].strip()
-            if layout == "v1.7":
-                worker, primary, secondary = _parse_emo_detail(
-                    fields[1], path, line
-                )
-                primary_field = "EmoDetail"
-            else:
-                worker, primary, secondary = (f.strip() for f in fields[1:4])
-                primary_field = "EmoClass_Major"
-                for column, value in zip(header[4:], fields[4:], strict=True):
-                    _parse_rating(value.strip(), path, line, column)
-            if not worker:
-                raise DataPrepError("empty rater id", path, line, header[1])
-            primary = _primary_code(primary, path, line, primary_field)
-            if name not in clips:
-                unknown_files.add(name)
-                continue
-            if (name, worker) in raters_seen:
-                duplicate_rows += 1  # the same rater counts once
-                continue
-            raters_seen.add((name, worker))
-            ratings.setdefault(name, []).append(
-                (primary, _secondary_codes(secondary))
+        name = os.path.normpath(fields[0].strip())
+        if layout == "v1.7":
+            worker, primary, secondary = _parse_emo_detail(
+                fields[1], path, line
             )
+            primary_field = "EmoDetail"
+        else:
+            worker, primary, secondary = (f.strip() for f in fields[1:4])
+            primary_field = "EmoClass_Major"
+            for column, value in zip(header[4:], fields[4:], strict=True):
+                _parse_rating(value.strip(), path, line, column)
+        if not worker:
+            raise DataPrepError("empty rater id", path, line, header[1])
+        primary = _primary_code(primary, path, line, primary_field)
+        if name not in clips:
+            unknown_files.add(name)
+            continue
+        if (name, worker) in raters_seen:
+            duplicate_rows += 1  # the same rater counts once
+            continue
+        raters_seen.add((name, worker))
+        ratings.setdefault(name, []).append(
+            (primary, _secondary_codes(secondary))
+        )
     if unknown_files:
         logger.warning(
             f"{path}: ignored the rows of {len(unknown_files)} file(s) with no "

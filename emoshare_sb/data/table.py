@@ -26,9 +26,18 @@ For label *distributions* (per-rater votes, as the MSP-Podcast recipe
 learns), :func:`votes_to_distributions` turns a long table of votes
 (file, rater, label) into one row per file with the share of votes for each
 class; merged with the audio table, its class columns are the targets.
+
+Tables are UTF-8 (BOM optional) or UTF-16 with BOM. Audio paths are
+normalised (``./a.wav`` is ``a.wav``, the clip ID) before duplicates are
+looked for; absolute paths and ``../`` are accepted, since the table is the
+user's own list of files. Audio that cannot be read or holds NaN/Inf stops
+preparation, or with ``bad_audio="skip"`` is left out and listed in
+``skipped_audio.csv``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
-import csv
 import math
 import os
 
@@ -36,9 +45,15 @@ import numpy as np
 import pandas as pd
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.data.audio import AudioReadError, audio_info
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.data.manifest import prepared_with, save_options
+from emoshare_sb.data.files import clip_path, csv_records, path_problem
+from emoshare_sb.data.manifest import (
+    AudioChecks,
+    check_manifest_value,
+    prepared_with,
+    report_skipped,
+    save_options,
+)
 from emoshare_sb.utils.io import write_csv
 
 logger = get_logger(__name__)
@@ -72,6 +87,7 @@ def prepare_from_table(
     seed=0,
     audio_root=None,
     value_range=None,
+    bad_audio="error",
     skip_prep=False,
 ):
     """Validates a table of clips and targets and writes the split manifests.
@@ -101,6 +117,10 @@ def prepare_from_table(
     value_range : sequence of float, optional
         ``(low, high)``: targets outside are errors (``[0, 1]`` for a sigmoid
         head such as the ComParE recipe's).
+    bad_audio : str
+        ``"error"`` stops at a clip whose audio cannot be read or holds NaN
+        or Inf; ``"skip"`` leaves it out and lists it in
+        ``<save_folder>/skipped_audio.csv``.
     skip_prep : bool
         If True, do nothing.
 
@@ -137,9 +157,11 @@ def prepare_from_table(
     if skip_prep:
         return targets
     ratios = _check_ratios(split_ratios)
+    checks = AudioChecks(bad_audio, "check the audio column and audio_root")
     table = os.path.abspath(table)
-    if not os.path.isfile(table):
-        raise DataPrepError("the table does not exist", table)
+    problem = path_problem(table)
+    if problem is not None:
+        raise DataPrepError(f"the table {problem}", table)
     audio_root = (
         os.path.abspath(audio_root) if audio_root else os.path.dirname(table)
     )
@@ -157,11 +179,13 @@ def prepare_from_table(
         "value_range": None
         if value_range is None
         else [float(v) for v in value_range],
+        "bad_audio": bad_audio,
     }
     if prepared_with(save_folder, options, manifests):
         logger.info(
             f"Manifests in {save_folder} are up to date; skipping preparation."
         )
+        report_skipped(save_folder)
         return targets
 
     rows = _read_table(
@@ -172,6 +196,7 @@ def prepare_from_table(
         speaker_column,
         audio_root,
         value_range,
+        checks,
     )
     if split_column:
         splits = {
@@ -208,6 +233,7 @@ def prepare_from_table(
             os.path.join(save_folder, f"{split}.csv"), members, fieldnames
         )
         logger.info(f"Wrote {len(members)} rows to {save_folder}/{split}.csv")
+    checks.write(save_folder, ("devel", "test"))
     save_options(save_folder, options)
     return targets
 
@@ -330,10 +356,12 @@ def votes_to_distributions(
     1    b  0.000000  1.000000           1
     """
     source = votes if isinstance(votes, str) else None
+    lines = None
     if source is not None:
-        if not os.path.isfile(source):
-            raise DataPrepError("the vote table does not exist", source)
-        votes = pd.read_csv(source, dtype=str, keep_default_na=False)
+        problem = path_problem(source)
+        if problem is not None:
+            raise DataPrepError(f"the vote table {problem}", source)
+        votes, lines = _read_vote_table(source)
     votes = votes.astype(str).apply(lambda column: column.str.strip())
     columns = (file_column, rater_column, label_column)
     for column in columns:
@@ -343,7 +371,8 @@ def votes_to_distributions(
                 source,
                 1,
             )
-    lines = votes.index + 2  # the header is line 1
+    if lines is None:
+        lines = votes.index + 2  # the header is line 1
     for column in columns:
         empty = votes[column] == ""
         if empty.any():
@@ -384,6 +413,25 @@ def votes_to_distributions(
     return shares.rename_axis(file_column).reset_index()
 
 
+def _read_vote_table(path):
+    """The vote table as strings, and each row's line number in the file."""
+    records = csv_records(path)
+    header = [name.strip() for name in next(records, (1, []))[1]]
+    rows, lines = [], []
+    for line, fields in records:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise DataPrepError(
+                f"expected {len(header)} fields, found {len(fields)}",
+                path,
+                line,
+            )
+        rows.append(fields)
+        lines.append(line)
+    return pd.DataFrame(rows, columns=header, dtype=str), np.array(lines)
+
+
 def _check_target_columns(target_columns):
     if isinstance(target_columns, str) or not target_columns:
         raise DataPrepError(
@@ -420,52 +468,61 @@ def _read_table(
     speaker_column,
     audio_root,
     value_range,
+    checks,
 ):
     """Reads and validates the table; returns manifest rows with ``_`` extras."""
-    with open(table, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        if not header:
-            raise DataPrepError("the table is empty", table, 1)
-        if len(set(header)) != len(header):
+    records = csv_records(table)
+    header = [name.strip() for name in next(records, (1, []))[1]]
+    if not header:
+        raise DataPrepError("the table is empty", table, 1)
+    if len(set(header)) != len(header):
+        raise DataPrepError(
+            f"repeated column names in the header {header}", table, 1
+        )
+    for column in [audio_column, *targets, split_column, speaker_column]:
+        if column is not None and column not in header:
             raise DataPrepError(
-                f"repeated column names in the header {header}", table, 1
+                f"column '{column}' is not in the header (columns: {header})",
+                table,
+                1,
             )
-        for column in [audio_column, *targets, split_column, speaker_column]:
-            if column is not None and column not in header:
-                raise DataPrepError(
-                    f"column '{column}' is not in the header (columns: {header})",
-                    table,
-                    1,
-                )
-        position = {name: index for index, name in enumerate(header)}
-        rows, seen = [], {}
-        for line, fields in enumerate(reader, start=2):
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise DataPrepError(
-                    f"expected {len(header)} fields, found {len(fields)}",
-                    table,
-                    line,
-                )
-            values = {
-                name: fields[index].strip() for name, index in position.items()
-            }
-            rows.append(
-                _table_row(
-                    values,
-                    line,
-                    table,
-                    audio_column,
-                    targets,
-                    split_column,
-                    speaker_column,
-                    audio_root,
-                    value_range,
-                    seen,
-                )
+    position = {name: index for index, name in enumerate(header)}
+    rows, seen = [], {}
+    for line, fields in records:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise DataPrepError(
+                f"expected {len(header)} fields, found {len(fields)}",
+                table,
+                line,
             )
+        values = {
+            name: fields[index].strip() for name, index in position.items()
+        }
+        row = _table_row(
+            values,
+            line,
+            table,
+            audio_column,
+            targets,
+            split_column,
+            speaker_column,
+            audio_root,
+            value_range,
+            seen,
+        )
+        duration = checks.duration(
+            row["wav"],
+            row["_split"] or "unsplit",
+            row["ID"],
+            table,
+            line,
+            audio_column,
+        )
+        if duration is not None:
+            row["duration"] = f"{duration:.4f}"
+            rows.append(row)
     if not rows:
         raise DataPrepError("the table has no rows", table)
     return rows
@@ -486,26 +543,19 @@ def _table_row(
     clip = values[audio_column]
     if not clip:
         raise DataPrepError("empty audio path", table, line, audio_column)
-    wav = os.path.normpath(os.path.join(audio_root, clip))
-    if wav in seen or clip in seen:
+    clip_id, wav = clip_path(audio_root, clip, allow_outside=True)
+    if wav in seen:
+        first_line, first_clip = seen[wav]
+        spelled = f" as '{first_clip}'" if first_clip != clip else ""
         raise DataPrepError(
-            f"duplicate audio file '{clip}' (first seen on line {seen.get(wav, seen.get(clip))})",
+            f"duplicate audio file '{clip}' (first seen on line {first_line}{spelled})",
             table,
             line,
             audio_column,
         )
-    seen[wav] = seen[clip] = line
-    if not os.path.isfile(wav):
-        raise DataPrepError(
-            f"audio file '{wav}' does not exist", table, line, audio_column
-        )
-    try:
-        duration = audio_info(wav)[0]
-    except AudioReadError as err:
-        raise DataPrepError(
-            f"{err.reason} ('{wav}')", table, line, audio_column
-        ) from err
-    row = {"ID": clip, "duration": f"{duration:.4f}", "wav": wav, "_line": line}
+    seen[wav] = (line, clip)
+    check_manifest_value(wav, table, line, audio_column, "the audio path")
+    row = {"ID": clip_id, "wav": wav, "_line": line}
 
     cells = [values[name] for name in targets]
     missing = [cell in MISSING_VALUES for cell in cells]
