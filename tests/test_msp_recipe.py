@@ -185,6 +185,7 @@ def test_results_json_holds_every_metric(debug_run):
             assert "test3" not in scores
     assert "test1_snr5db" in results and "test1_snr15db" in results
     assert "ColouredNoise(exponent=1.0" in results["noise_source"]
+    assert results["snr_reference"] == "speech"
 
 
 # clips without class votes ---------------------------------------------------
@@ -405,7 +406,9 @@ def test_consensus_loss_uses_clips_with_a_consensus_class(built):
 
 
 def test_noisy_test_sets_are_mixed_at_their_snr_reproducibly(built):
-    _, datasets, _ = built
+    hparams, datasets, _ = built
+    assert hparams["snr_reference"] == "speech"  # the default
+    mixer = hparams["noise_mixer"]
     clean = items(datasets["test1"])
     for snr_db in (15, 5):
         noisy = items(datasets[f"test1_snr{snr_db}db"])
@@ -413,9 +416,14 @@ def test_noisy_test_sets_are_mixed_at_their_snr_reproducibly(built):
         assert set(noisy) == set(clean)
         for clip, item in noisy.items():
             signal = clean[clip]["sig"].double()
+            # Over the VAD's speech regions, or the whole clip without any
+            # (the synthetic clips are tones).
+            speech = mixer.reference(clip, clean[clip]["sig"])
+            if speech is None:
+                speech = torch.ones_like(signal, dtype=torch.bool)
             added = item["sig"].double() - signal
             measured = 10 * torch.log10(
-                signal.pow(2).mean() / added.pow(2).mean()
+                signal[speech].pow(2).mean() / added[speech].pow(2).mean()
             )
             assert abs(float(measured) - snr_db) < 0.1
             assert torch.equal(item["sig"], again[clip]["sig"])

@@ -10,6 +10,7 @@ from emoshare_sb.data.noise import (
     BabbleNoise,
     ColouredNoise,
     NoiseFolder,
+    NoiseMixer,
     make_noise_source,
     mix_at_snr,
 )
@@ -215,3 +216,97 @@ def test_make_noise_source_defaults_to_pink_noise_offline(noise_folder):
     assert isinstance(make_noise_source(), ColouredNoise)
     assert make_noise_source().exponent == 1.0
     assert isinstance(make_noise_source(str(noise_folder), seed=3), NoiseFolder)
+
+
+# Active-speech SNR (Mitra et al. Sec. 5 noisy test sets) -----------------------
+
+
+@pytest.fixture(scope="module")
+def speech_with_pauses():
+    """Synthesised speech at 16 kHz with as much silence around it."""
+    import torchaudio
+
+    from emoshare_sb.synthetic.speech import speak
+
+    wav, rate = speak("Hello, this is a short test of the speech detector.")
+    speech = torchaudio.functional.resample(torch.from_numpy(wav), rate, 16000)
+    pause = torch.zeros(speech.shape[0] // 2)
+    return torch.cat([pause, speech, pause])
+
+
+def snr_over(clean, noisy, mask):
+    return measured_snr(clean[mask], noisy[mask])
+
+
+@pytest.mark.parametrize("snr_db", [15.0, 5.0])
+def test_speech_snr_holds_over_the_detected_speech(
+    speech_with_pauses, snr_db, tmp_path
+):
+    from emoshare_sb.data.vad import speech_mask
+
+    clean = speech_with_pauses
+    speech = speech_mask(clean)
+    assert 0.3 < speech.float().mean() < 0.7  # the pauses are not speech
+    source = ColouredNoise(seed=5)
+    on_speech = NoiseMixer(source, "speech", str(tmp_path / "vad"))
+    noisy = on_speech("clip", clean, snr_db)
+    assert abs(snr_over(clean, noisy, speech) - snr_db) < 0.1
+    # The whole-clip definition: snr_db over the clip, more over the speech
+    # (the pauses hold half the samples and no clean power).
+    on_clip = NoiseMixer(source, "clip")
+    noisy = on_clip("clip", clean, snr_db)
+    assert abs(measured_snr(clean, noisy) - snr_db) < 0.1
+    assert snr_over(clean, noisy, speech) > snr_db + 2.0
+    assert on_clip.reference("clip", clean) is None
+
+
+def test_speech_regions_are_found_once_and_reused(
+    speech_with_pauses, tmp_path, monkeypatch
+):
+    from emoshare_sb.data import vad
+
+    calls = []
+    real = vad.speech_regions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vad, "speech_regions", counting)
+    folder = str(tmp_path / "vad")
+    first = NoiseMixer(ColouredNoise(seed=1), "speech", folder)
+    at_15 = first("clip", speech_with_pauses, 15.0)
+    first("clip", speech_with_pauses, 5.0)
+    assert len(calls) == 1  # both SNRs of one clip: one VAD pass
+    # A later run (a new mixer on the same folder) reads the regions back.
+    again = NoiseMixer(ColouredNoise(seed=1), "speech", folder)
+    assert torch.equal(again("clip", speech_with_pauses, 15.0), at_15)
+    assert len(calls) == 1
+
+
+def test_a_clip_without_speech_falls_back_to_the_whole_clip(tmp_path, caplog):
+    tone = speech_like()  # a 180 Hz buzz: no speech for the VAD
+    mixer = NoiseMixer(ColouredNoise(seed=2), "speech", str(tmp_path / "vad"))
+    noisy = mixer("buzz", tone, 5.0)
+    assert abs(measured_snr(tone, noisy) - 5.0) < 0.1
+    assert mixer.whole_clip_fallbacks == 1
+    assert "No speech found by the VAD in clip 'buzz'" in caplog.text
+
+
+def test_reference_mask_in_a_padded_batch():
+    clean = torch.stack([speech_like(1.0, seed=1), speech_like(1.0, seed=2)])
+    noise = torch.randn(2, clean.shape[1])
+    reference = torch.zeros_like(clean, dtype=torch.bool)
+    reference[0, 2000:6000] = True  # clip 0: a region; clip 1: none (whole)
+    lengths = torch.tensor([1.0, 0.75])
+    noisy = mix_at_snr(clean, noise, 5.0, lengths, reference=reference)
+    assert abs(snr_over(clean[0], noisy[0], reference[0]) - 5.0) < 0.1
+    assert abs(measured_snr(clean[1, :12000], noisy[1, :12000]) - 5.0) < 0.1
+    assert torch.equal(noisy[1, 12000:], clean[1, 12000:])
+
+
+def test_an_unknown_snr_reference_is_named():
+    from emoshare_sb.data.errors import DataPrepError
+
+    with pytest.raises(DataPrepError, match="snr_reference must be one of"):
+        NoiseMixer(ColouredNoise(), "segment")

@@ -20,9 +20,23 @@ training augmentation. It draws the SNR, the noise file (a shuffled data
 loader) and the start offset from the global random state per batch, so the
 noise a clip gets depends on its batch and on the run; and it scales the clean
 signal down. An evaluation set needs the same noise for a clip every time, and
-:func:`mix_at_snr` leaves the clean signal untouched and scales the noise.
-The SNR definition is the same as ``AddNoise``'s: the ratio of the RMS
-amplitudes over the clip's valid samples.
+:func:`mix_at_snr` leaves the clean signal untouched and scales the noise
+(with ``torchaudio.functional.add_noise``).
+
+Two SNR definitions (``snr_reference``):
+
+* ``"speech"`` (active-speech SNR, the default of the noisy test sets): the
+  power of the clean signal and of the added noise are both measured over
+  the samples that Silero VAD (:mod:`emoshare_sb.data.vad`) marks as speech,
+  so pauses do not lower the clean power. A clip that is half silence, mixed
+  at 5 dB of whole-clip SNR, has about 8 dB over its speech; mixed at 5 dB of
+  active-speech SNR, it has 5 dB over its speech. When the VAD finds no
+  speech in a clip, its whole clip is the reference (logged).
+* ``"clip"``: both powers over every valid sample of the clip, the
+  definition of ``AddNoise`` and of ``torchaudio.functional.add_noise``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv
@@ -33,20 +47,35 @@ import os
 
 import numpy as np
 import torch
+import torchaudio
+from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import SAMPLE_RATE, read_audio
+from emoshare_sb.data.errors import DataPrepError
+from emoshare_sb.data.vad import SpeechRegionCache
+
+logger = get_logger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+SNR_REFERENCES = ("speech", "clip")
 
 
-def mix_at_snr(clean, noise, snr_db, lengths=None):
+def mix_at_snr(clean, noise, snr_db, lengths=None, reference=None):
     """Adds ``noise`` scaled so that the mixture has the given SNR.
 
-    The SNR is measured over the valid samples of each clip:
-    ``10 log10(P_clean / P_scaled_noise)``, where ``P`` is the mean square over
-    the valid samples. The clean signal is not changed and the noise is zeroed
-    on padded samples. The mixture is not clipped to [-1, 1] (clipping would
-    change the SNR); SSL encoders normalise their input anyway.
+    The SNR is ``10 log10(P_clean / P_scaled_noise)``, where ``P`` is the
+    mean square over the reference samples of each clip: its valid samples
+    by default, or those of ``reference`` (e.g. its speech). The clean signal
+    is not changed and the noise is zeroed on padded samples. The mixture is
+    not clipped to [-1, 1] (clipping would change the SNR); SSL encoders
+    normalise their input anyway.
+
+    ``torchaudio.functional.add_noise`` does the scaling; what it lacks is
+    kept here: it adds its noise to the padding too, takes only a valid
+    prefix (``lengths``) as reference, and returns NaN for silent noise. A
+    non-contiguous ``reference`` is passed to it as a shift of the requested
+    SNR, the difference between the unscaled pair's SNR over the valid
+    samples and over the reference samples.
 
     Arguments
     ---------
@@ -59,6 +88,10 @@ def mix_at_snr(clean, noise, snr_db, lengths=None):
     lengths : torch.Tensor, optional
         ``[B]`` relative lengths (SpeechBrain convention) of a padded batch;
         None means every sample is valid.
+    reference : torch.Tensor, optional
+        Bool mask shaped like ``clean``: the samples over which both powers
+        are measured (padding is left out); None, or a clip whose mask holds
+        no valid sample, uses the valid samples.
 
     Returns
     -------
@@ -78,36 +111,65 @@ def mix_at_snr(clean, noise, snr_db, lengths=None):
     5.0
     >>> bool((noisy[1, 8000:] == clean[1, 8000:]).all())
     True
+    >>> speech = torch.arange(16000) < 4000
+    >>> noisy = mix_at_snr(clean[0], noise[0], 5.0, reference=speech)
+    >>> round(float(snr(clean[0, :4000], (noisy - clean[0])[:4000])), 3)
+    5.0
     """
     if clean.shape != noise.shape:
         raise ValueError(
             f"clean and noise must have the same shape, got {list(clean.shape)} "
             f"and {list(noise.shape)}"
         )
+    if reference is not None and reference.shape != clean.shape:
+        raise ValueError(
+            f"reference must have the shape of clean {list(clean.shape)}, got "
+            f"{list(reference.shape)}"
+        )
     batched = clean.dim() == 2
     clean_2d = clean if batched else clean.unsqueeze(0)
     noise_2d = noise if batched else noise.unsqueeze(0)
-    num_samples = clean_2d.shape[1]
+    num_clips, num_samples = clean_2d.shape
     if lengths is None:
-        valid = torch.ones_like(clean_2d, dtype=torch.bool)
+        counts = torch.full((num_clips,), num_samples, device=clean.device)
     else:
         counts = torch.round(lengths.to(clean.device) * num_samples).long()
-        valid = (
-            torch.arange(num_samples, device=clean.device)[None, :]
-            < counts[:, None]
+    valid = (
+        torch.arange(num_samples, device=clean.device)[None, :]
+        < counts[:, None]
+    )
+    noise_2d = noise_2d * valid
+    clean_power = _power(clean_2d, valid)
+    noise_power = _power(noise_2d, valid)
+    snr_db = torch.full(
+        (num_clips,), float(snr_db), dtype=clean_2d.dtype, device=clean.device
+    )
+    if reference is not None:
+        speech = (reference if batched else reference.unsqueeze(0)) & valid
+        has_speech = speech.any(dim=1)
+        speech = torch.where(has_speech[:, None], speech, valid)
+        speech_clean, speech_noise = (
+            _power(clean_2d, speech),
+            _power(noise_2d, speech),
         )
-    weights = valid.to(clean_2d.dtype)
-    count = weights.sum(dim=1, keepdim=True).clamp(min=1)
-    clean_power = (clean_2d.double() ** 2 * weights).sum(
-        dim=1, keepdim=True
-    ) / count
-    noise_power = (noise_2d.double() ** 2 * weights).sum(
-        dim=1, keepdim=True
-    ) / count
-    scale = torch.sqrt(clean_power / (noise_power * 10.0 ** (snr_db / 10.0)))
-    scale = torch.where((clean_power > 0) & (noise_power > 0), scale, 0.0)
-    mixture = clean_2d + (scale.to(clean_2d.dtype) * noise_2d) * weights
+        shift = 10.0 * torch.log10(
+            clean_power * speech_noise / (noise_power * speech_clean)
+        )
+        mixable = (speech_clean > 0) & (speech_noise > 0)
+        snr_db = snr_db + torch.where(mixable, shift, 0.0).to(snr_db.dtype)
+        clean_power, noise_power = speech_clean, speech_noise
+    mixture = torchaudio.functional.add_noise(
+        clean_2d, noise_2d, snr_db, counts
+    )
+    mixable = (clean_power > 0) & (noise_power > 0)
+    mixture = torch.where(mixable[:, None], mixture, clean_2d)
     return mixture if batched else mixture.squeeze(0)
+
+
+def _power(signal, mask):
+    """Mean square of each row of ``signal`` over ``mask``, in float64."""
+    count = mask.sum(dim=1).clamp(min=1)
+    return (signal.double() ** 2 * mask).sum(dim=1) / count
 
 
 def snr(signal, noise):
@@ -410,6 +472,119 @@ def make_noise_source(folder=None, seed=0, sample_rate=SAMPLE_RATE):
     if folder:
         return NoiseFolder(folder, seed=seed, sample_rate=sample_rate)
     return ColouredNoise(exponent=1.0, seed=seed)
+
+
+class NoiseMixer:
+    """A noisy copy of each evaluation clip, at an SNR over its speech or
+    over the whole clip.
+
+    The noise comes from ``source`` (the same for a clip in every run). With
+    ``snr_reference="speech"`` the SNR is measured over the clip's speech
+    regions, found by Silero VAD on the clean clip once and cached on disk
+    (``cache_folder``, keyed by the clip's samples and the VAD settings), so
+    that every SNR and every later run reuse them and get the same regions;
+    a clip where the VAD finds no speech is mixed at its whole-clip SNR and
+    logged. With ``"clip"`` the SNR is measured over the whole clip.
+
+    Arguments
+    ---------
+    source : callable
+        ``source(clip_id, num_samples) -> [num_samples]`` noise.
+    snr_reference : str
+        ``"speech"`` or ``"clip"``.
+    cache_folder : str, optional
+        Where the speech regions are kept; None keeps nothing.
+    sample_rate : int
+        The clips' sample rate.
+
+    Example
+    -------
+    >>> mixer = NoiseMixer(ColouredNoise(seed=1), snr_reference="clip")
+    >>> clean = torch.randn(16000)
+    >>> noisy = mixer("clip_1", clean, 5.0)
+    >>> round(float(snr(clean, noisy - clean)), 3)
+    5.0
+    """
+
+    def __init__(
+        self,
+        source,
+        snr_reference="speech",
+        cache_folder=None,
+        sample_rate=SAMPLE_RATE,
+    ):
+        if snr_reference not in SNR_REFERENCES:
+            raise DataPrepError(
+                f"snr_reference must be one of {list(SNR_REFERENCES)}, got "
+                f"{snr_reference!r}"
+            )
+        self.source = source
+        self.snr_reference = snr_reference
+        self.sample_rate = sample_rate
+        self.speech_regions = (
+            SpeechRegionCache(cache_folder)
+            if snr_reference == "speech"
+            else None
+        )
+        self.whole_clip_fallbacks = 0
+
+    def reference(self, clip_id, clean):
+        """The samples the SNR of ``clean`` is measured over.
+
+        Arguments
+        ---------
+        clip_id : str
+            The clip, for the log.
+        clean : torch.Tensor
+            ``[samples]``, the clean clip.
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``[samples]`` bool speech mask; None for the whole clip.
+        """
+        if self.speech_regions is None:
+            return None
+        regions = self.speech_regions(clean, self.sample_rate)
+        if not regions:
+            self.whole_clip_fallbacks += 1
+            logger.warning(
+                f"No speech found by the VAD in clip '{clip_id}': its noise is "
+                "scaled to the whole-clip SNR "
+                f"({self.whole_clip_fallbacks} such clip(s) in this process)"
+            )
+            return None
+        mask = torch.zeros(clean.shape[0], dtype=torch.bool)
+        for start, end in regions:
+            mask[start:end] = True
+        return mask
+
+    def __call__(self, clip_id, clean, snr_db):
+        """Returns ``clean`` with its noise added at ``snr_db``.
+
+        Arguments
+        ---------
+        clip_id : str
+            The clip; it chooses the noise.
+        clean : torch.Tensor
+            ``[samples]``.
+        snr_db : float
+            The SNR in dB.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[samples]``.
+        """
+        noise = self.source(clip_id, clean.shape[0])
+        return mix_at_snr(
+            clean, noise, snr_db, reference=self.reference(clip_id, clean)
+        )
+
+    def __repr__(self):
+        return (
+            f"NoiseMixer({self.source!r}, snr_reference='{self.snr_reference}')"
+        )
 
 
 # Module-level (not a bound method) so that sources pickle for data-loader workers.

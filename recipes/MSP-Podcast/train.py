@@ -36,13 +36,13 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.data.manifest import OPTIONS_FILE
 from emoshare_sb.data.msp_podcast import (
     MSP_CLASS_CODES,
     MSP_CLASS_NAMES,
     MSP_SPLITS,
 )
-from emoshare_sb.data.noise import mix_at_snr
 from emoshare_sb.metrics.classification import (
     best_classes,
     classification_report,
@@ -380,7 +380,7 @@ def dataio_prep(hparams):
     """
     sample_rate = hparams["sample_rate"]
     window = int(hparams["train_window"] * sample_rate)
-    noise_source = hparams["noise_source"]
+    noise_mixer = hparams["noise_mixer"]
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -396,10 +396,7 @@ def dataio_prep(hparams):
         @sb.utils.data_pipeline.takes("id", "wav")
         @sb.utils.data_pipeline.provides("sig")
         def pipeline(clip_id, wav):
-            clean = read_audio(wav, sample_rate)
-            return mix_at_snr(
-                clean, noise_source(clip_id, clean.shape[0]), snr_db
-            )
+            return noise_mixer(clip_id, read_audio(wav, sample_rate), snr_db)
 
         return pipeline
 
@@ -464,7 +461,9 @@ def dataio_prep(hparams):
     noisy_split = hparams["noisy_split"]
     if noisy_split in datasets:
         logger.info(
-            f"Noisy {noisy_split} sets at {hparams['noisy_snrs']} dB SNR: {noise_source}"
+            f"Noisy {noisy_split} sets at {hparams['noisy_snrs']} dB SNR "
+            f"(snr_reference: {hparams['snr_reference']}): "
+            f"{hparams['noise_source']}"
         )
         for snr_db in hparams["noisy_snrs"]:
             datasets[noisy_name(noisy_split, snr_db)] = load(
@@ -609,6 +608,7 @@ def write_outputs(hparams, results):
         "no_vote_policy": hparams["no_vote_policy"],
         "checkpoint_metric": hparams["checkpoint_metric"],
         "noise_source": repr(hparams["noise_source"]),
+        "snr_reference": hparams["snr_reference"],
         "classes": MSP_CLASS_NAMES,
     }
     for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
@@ -672,23 +672,25 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.fit(
-        brain.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_options"],
-        valid_loader_kwargs=hparams["eval_dataloader_options"],
-    )
+    # Audio deleted or changed since data preparation: one line, not a traceback.
+    with exit_on_data_error():
+        brain.fit(
+            brain.hparams.epoch_counter,
+            datasets["train"],
+            datasets["valid"],
+            train_loader_kwargs=hparams["train_dataloader_options"],
+            valid_loader_kwargs=hparams["eval_dataloader_options"],
+        )
 
-    # The best checkpoint alone, then the average of the N best (the system).
-    results = brain.evaluate_best_and_averaged(
-        {
-            split: dataset
-            for split, dataset in datasets.items()
-            if split != "train"
-        },
-        loader_kwargs=hparams["eval_dataloader_options"],
-        max_key=hparams["checkpoint_metric"],
-    )
+        # The best checkpoint alone, then the average of the N best (the system).
+        results = brain.evaluate_best_and_averaged(
+            {
+                split: dataset
+                for split, dataset in datasets.items()
+                if split != "train"
+            },
+            loader_kwargs=hparams["eval_dataloader_options"],
+            max_key=hparams["checkpoint_metric"],
+        )
     if if_main_process():
         write_outputs(hparams, results)
