@@ -1,5 +1,7 @@
 """Audio reading: down-mixing, resampling, padding and clear errors."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile
@@ -9,6 +11,7 @@ from emoshare_sb.data.audio import (
     MIN_SAMPLES,
     AudioReadError,
     audio_info,
+    check_audio,
     random_crop,
     read_audio,
 )
@@ -88,3 +91,58 @@ def test_random_crop_is_a_contiguous_window():
     assert crop.shape == (30,)
     assert torch.equal(crop, torch.arange(crop[0], crop[0] + 30))
     assert torch.equal(random_crop(signal, 0), signal)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_named_with_their_time(tmp_path, value):
+    path = tmp_path / "bad.wav"
+    samples = np.zeros((32000, 2), dtype="float32")
+    samples[24000, 1] = value
+    soundfile.write(path, samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioReadError) as error:
+        read_audio(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}: holds 1 non-finite sample")
+    assert "the first at 1.500 s" in message and "rerun the recipe" in message
+    with pytest.raises(AudioReadError, match="the first at 1.500 s"):
+        check_audio(str(path))
+
+
+def test_check_audio_returns_the_duration_of_good_files(tmp_path):
+    for subtype in ("PCM_16", "FLOAT"):
+        path = tmp_path / f"{subtype}.wav"
+        soundfile.write(
+            path, np.zeros(24000, dtype="float32"), 16000, subtype=subtype
+        )
+        assert check_audio(str(path)) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.mkdir(), "the path is a directory, not a file"),
+        (lambda p: os.symlink(p.name, p), "the path is a symbolic link loop"),
+        (lambda p: None, "the path does not exist"),
+    ],
+)
+def test_a_path_that_is_no_audio_file_says_what_it_is(tmp_path, make, message):
+    path = tmp_path / "clip.wav"
+    make(path)
+    with pytest.raises(AudioReadError) as error:
+        read_audio(str(path))
+    assert str(error.value).startswith(f"{path}: cannot read audio: {message}")
+    with pytest.raises(AudioReadError, match=message):
+        audio_info(str(path))
+
+
+def test_reading_matches_speechbrain_audio_io_and_normalizer(tmp_path):
+    """read_audio is SpeechBrain's load + AudioNormalizer, plus the pad."""
+    from speechbrain.dataio import audio_io
+    from speechbrain.dataio.preprocess import AudioNormalizer
+
+    path = tmp_path / "stereo.wav"
+    rng = np.random.default_rng(0)
+    soundfile.write(path, 0.1 * rng.standard_normal((22050, 2)), 22050)
+    audio, rate = audio_io.load(str(path), channels_first=False)
+    expected = AudioNormalizer(16000)(audio, rate)
+    assert torch.equal(read_audio(str(path)), expected)

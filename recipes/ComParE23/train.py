@@ -26,6 +26,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.inference.windows import average_by_owner, split_into_windows
 from emoshare_sb.metrics.regression import (
     PredictionCollector,
@@ -333,19 +334,21 @@ if __name__ == "__main__":
     datasets = dataio_prep(hparams, feature_cache)
     loaders = loader_options(hparams, datasets, brain)
 
-    brain.fit(
-        brain.hparams.epoch_counter,
-        datasets["train"],
-        datasets["devel"],
-        train_loader_kwargs=loaders["train"],
-        valid_loader_kwargs=loaders["devel"],
-    )
+    # Audio deleted or changed since data preparation: one line, not a traceback.
+    with exit_on_data_error():
+        brain.fit(
+            brain.hparams.epoch_counter,
+            datasets["train"],
+            datasets["devel"],
+            train_loader_kwargs=loaders["train"],
+            valid_loader_kwargs=loaders["devel"],
+        )
 
-    # The best checkpoint alone, then the average of the N best (the system).
-    results = brain.evaluate_best_and_averaged(
-        {split: datasets[split] for split in ("devel", "test")},
-        split_loader_kwargs=loaders,
-        max_key="spearman",
-    )
+        # The best checkpoint alone, then the average of the N best (the system).
+        results = brain.evaluate_best_and_averaged(
+            {split: datasets[split] for split in ("devel", "test")},
+            split_loader_kwargs=loaders,
+            max_key="spearman",
+        )
     if if_main_process():
         write_outputs(hparams, results)

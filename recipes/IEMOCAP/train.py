@@ -49,6 +49,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger, setup_logging
 
 from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.data.iemocap import IEMOCAP_SESSIONS, SPLITS
 from emoshare_sb.metrics.classification import (
     accuracy,
@@ -565,7 +566,9 @@ def main(argv):
         f"Leave-one-session-out folds to run (held-out session): {test_sessions}"
     )
     for test_session in test_sessions:
-        run_fold(hparams_file, run_opts, overrides, test_session)
+        # Audio deleted or changed since data preparation: one line.
+        with exit_on_data_error():
+            run_fold(hparams_file, run_opts, overrides, test_session)
         # The fold's modules, optimizers and data loaders go before the next fold's.
         gc.collect()
         if torch.cuda.is_available():
