@@ -54,9 +54,9 @@ INTEGER_SUBTYPE_PREFIXES = (
 )
 RERUN_HINT = (
     "if a manifest lists it, it changed after data preparation: rerun the "
-    "recipe, whose data preparation checks every clip (delete "
+    "recipe, whose data preparation checks every clip; delete "
     "prepare_options.json in the save folder if it says the manifests are "
-    "up to date)"
+    "up to date"
 )
 
 
@@ -207,7 +207,7 @@ def _load(path):
 def _unreadable(what, path, error):
     problem = path_problem(path)
     if problem is not None:
-        return f"{what}: the path {problem} ({RERUN_HINT})"
+        return f"{what}: the path {problem}; {RERUN_HINT}"
     # audio_io wraps soundfile's error, which says what is wrong with the
     # data after repeating the path.
     detail = str(error.__cause__ or error).replace(

@@ -29,7 +29,7 @@ from emoshare_sb.data.errors import DataPrepError
 
 ENCODING_HINT = (
     "label files must be UTF-8 (with or without BOM) or UTF-16 with BOM; "
-    "convert it, e.g. iconv -f latin1 -t utf-8 OLD > NEW"
+    "convert it, e.g. iconv -f {source} -t utf-8 OLD > NEW"
 )
 # One physical line and its end, as a text-mode reader with newline="" sees it.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -82,7 +82,8 @@ def text_lines(path):
             if b"\x00" in raw:
                 raise DataPrepError(
                     "the file holds NUL bytes: it looks like UTF-16 without a "
-                    f"byte-order mark, or binary; {ENCODING_HINT}",
+                    "byte-order mark, or binary; "
+                    + ENCODING_HINT.format(source="utf-16le"),
                     path,
                     number,
                 )
@@ -91,7 +92,8 @@ def text_lines(path):
             except UnicodeDecodeError as error:
                 raise DataPrepError(
                     f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
-                    f"{error.start + 1}); {ENCODING_HINT}",
+                    f"{error.start + 1}); "
+                    + ENCODING_HINT.format(source="latin1"),
                     path,
                     number,
                 ) from None
@@ -107,7 +109,8 @@ def _utf16_lines(data, path):
     except UnicodeDecodeError as error:
         line = data[: error.start].decode("utf-16", "replace").count("\n") + 1
         raise DataPrepError(
-            f"not valid UTF-16 text ({error.reason}); {ENCODING_HINT}",
+            f"not valid UTF-16 text ({error.reason}); "
+            + ENCODING_HINT.format(source="utf-16"),
             path,
             line,
         ) from None

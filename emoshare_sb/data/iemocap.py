@@ -276,7 +276,7 @@ def prepare_iemocap(
 
 
 def find_release_root(data_folder):
-    """The folder holding ``Session1`` ... ``Session5``.
+    """The folder holding ``Session1`` to ``Session5``.
 
     Arguments
     ---------

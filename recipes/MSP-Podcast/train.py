@@ -393,9 +393,12 @@ def dataio_prep(hparams):
         return read_audio(wav, sample_rate)
 
     def noisy_audio_pipeline(snr_db):
+        """The audio pipeline of the noisy set at ``snr_db``."""
+
         @sb.utils.data_pipeline.takes("id", "wav")
         @sb.utils.data_pipeline.provides("sig")
         def pipeline(clip_id, wav):
+            """The clip with its noise at ``snr_db`` (``snr_reference``)."""
             return noise_mixer(clip_id, read_audio(wav, sample_rate), snr_db)
 
         return pipeline
