@@ -76,7 +76,9 @@ def text_lines(path):
         ) and not head.startswith(codecs.BOM_UTF32_LE):
             yield from _utf16_lines(handle.read(), path)
             return
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        for raw in handle:
+            number += 1
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             if b"\x00" in raw:
@@ -97,9 +99,14 @@ def text_lines(path):
                     path,
                     number,
                 ) from None
+            if "\r" not in text.rstrip("\r\n"):
+                yield number, text
+                continue
             # A lone '\r' (old Mac line ends) also ends a line.
-            for offset, line in enumerate(_LINE.findall(text)):
+            lines = _LINE.findall(text)
+            for offset, line in enumerate(lines):
                 yield number + offset, line
+            number += len(lines) - 1
 
 
 def _utf16_lines(data, path):
@@ -123,7 +130,10 @@ def csv_records(path):
 
     Decoding is :func:`text_lines`'. A quoted field may span lines; the line
     reported is the one where its record starts. Blank lines come out as
-    empty records, as ``csv.reader`` gives them.
+    empty records, as ``csv.reader`` gives them. UTF-8 files are read by
+    ``csv.reader`` from the file directly (the cost of the csv module alone);
+    only on a decoding error is the file read again, line by line, to name
+    the line.
 
     Arguments
     ---------
@@ -149,35 +159,42 @@ def csv_records(path):
     >>> list(csv_records(str(path)))
     [(1, ['a', 'b']), (2, ['x\\ny', '2']), (4, ['3', '4'])]
     """
-    lines = text_lines(path)
-    last_line = [0]
-
-    def physical_lines():
-        """The decoded lines, noting the number of the last one read."""
-        for number, text in lines:
-            last_line[0] = number
-            yield text
-
-    reader = csv.reader(physical_lines())
-    while True:
-        start = last_line[0] + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            if "field larger than field limit" in str(error):
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    utf16 = head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if not utf16 and b"\x00" in head:
+        _raise_decoding_error(path)  # UTF-16 without BOM: csv takes NULs
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        lines = (text for _, text in text_lines(path)) if utf16 else handle
+        reader = csv.reader(lines)
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                _raise_decoding_error(path)
+                raise  # not reached: the line-by-line pass raises
+            except csv.Error as error:
+                if "field larger than field limit" in str(error):
+                    raise DataPrepError(
+                        f"a field is longer than {csv.field_size_limit():,} "
+                        'characters: probably a double quote (") opened on '
+                        "this line or after it and never closed",
+                        path,
+                        start,
+                    ) from None
                 raise DataPrepError(
-                    f"a field is longer than {csv.field_size_limit():,} "
-                    'characters: probably a double quote (") opened on this '
-                    "line or after it and never closed",
-                    path,
-                    start,
+                    f"malformed CSV ({error})", path, start
                 ) from None
-            raise DataPrepError(
-                f"malformed CSV ({error})", path, start
-            ) from None
-        yield start, fields
+            yield start, fields
+
+
+def _raise_decoding_error(path):
+    """Reads ``path`` line by line, so that a decoding error names its line."""
+    for _ in text_lines(path):
+        pass
 
 
 def path_problem(path):
@@ -209,6 +226,8 @@ def path_problem(path):
     """
     try:
         mode = os.stat(path).st_mode
+    except ValueError:  # os.stat refuses paths with NUL characters
+        return "holds a NUL character"
     except FileNotFoundError:
         if os.path.islink(path):
             return f"is a broken symbolic link (to '{os.readlink(path)}')"
