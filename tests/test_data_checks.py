@@ -259,7 +259,7 @@ def test_a_dollar_variable_in_an_msp_speaker_id_is_refused(tmp_path):
 # 3. Encodings ------------------------------------------------------------
 
 
-def reencode(path, encoding):
+def write_encoded(path, encoding):
     text = open(path, encoding="utf-8").read()
     with open(path, "wb") as handle:
         handle.write(text.encode(encoding))
@@ -285,7 +285,7 @@ def test_latin1_label_files_are_named_with_the_line_and_the_fix(kind, tmp_path):
 def test_utf16_label_files_with_bom_give_the_same_manifests(kind, tmp_path):
     corpus, _, label, _ = CASES[kind](tmp_path)
     prepare(kind, corpus, str(tmp_path / "utf8"))
-    reencode(label, "utf-16")  # with BOM, as spreadsheet programs write it
+    write_encoded(label, "utf-16")  # with BOM, as spreadsheet programs write it
     assert open(label, "rb").read(2) == codecs.BOM_UTF16_LE
     prepare(kind, corpus, str(tmp_path / "utf16"))
     for manifest in glob.glob(str(tmp_path / "utf8" / "*.csv")):
@@ -295,7 +295,7 @@ def test_utf16_label_files_with_bom_give_the_same_manifests(kind, tmp_path):
 
 def test_utf16_without_bom_is_named(tmp_path):
     corpus, _, label, _ = compare23_case(tmp_path)
-    reencode(label, "utf-16-le")
+    write_encoded(label, "utf-16-le")
     with pytest.raises(
         DataPrepError,
         match=r"line 1: the file holds NUL bytes: it looks like UTF-16 without",
@@ -309,7 +309,7 @@ def test_iemocap_label_files_in_utf16_are_read_and_latin1_is_named(tmp_path):
     for path in glob.glob(
         os.path.join(corpus, "Session2/dialog/EmoEvaluation/*.txt")
     ):
-        reencode(path, "utf-16")
+        write_encoded(path, "utf-16")
     assert (
         prepare_iemocap(corpus, str(tmp_path / "b"), test_session=1) == counts
     )
