@@ -1,6 +1,9 @@
 """Shared fixtures: tiny random encoders and small generated corpora.
 
 Everything is generated offline; nothing touches the network.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os

@@ -2,6 +2,9 @@
 
 Audio is read with soundfile (never ``torchaudio.load``, which needs
 torchcodec), down-mixed to mono and resampled to the encoder's rate.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import functools

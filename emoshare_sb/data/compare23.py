@@ -8,6 +8,9 @@ by the emotion columns (``nan`` where the split has no labels).
 
 Emotion names are taken from the header, so the same code serves any corpus in
 this layout, whatever its emotions.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv

@@ -1,4 +1,8 @@
-"""The error every data preparation step raises for bad input."""
+"""The error every data preparation step raises for bad input.
+
+Authors
+ * emoshare_sb contributors 2026
+"""
 
 
 class DataPrepError(ValueError):

@@ -60,6 +60,9 @@ Manifests
 an ``exc`` utterance), rows sorted by ID. They are written atomically, the
 options they were made with last, and a later call with the same options and
 label files does nothing.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os
@@ -238,7 +241,7 @@ def prepare_iemocap(
 
 
 def find_release_root(data_folder):
-    """The folder holding ``Session1`` ... ``Session5``.
+    """The folder holding the five sessions, ``Session1`` to ``Session5``.
 
     Arguments
     ---------

@@ -4,6 +4,9 @@ A preparation step stores the options it ran with next to its manifests; a
 later run with the same options and all manifests present skips the work, and
 a run with different options redoes it. Corpora whose copies name a folder in
 several ways are searched with :func:`find_folder`.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import json

@@ -75,6 +75,9 @@ are counted in the log and, with ``no_vote_policy="skip"``, dropped from train
 (evaluation splits always keep every clip: their consensus class and
 dimensions are still scored); with ``"dimensional_only"`` they stay in train
 too.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv

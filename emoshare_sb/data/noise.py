@@ -23,6 +23,9 @@ signal down. An evaluation set needs the same noise for a clip every time, and
 :func:`mix_at_snr` leaves the clean signal untouched and scales the noise.
 The SNR definition is the same as ``AddNoise``'s: the ratio of the RMS
 amplitudes over the clip's valid samples.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv

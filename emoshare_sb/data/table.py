@@ -26,6 +26,9 @@ For label *distributions* (per-rater votes, as the MSP-Podcast recipe
 learns), :func:`votes_to_distributions` turns a long table of votes
 (file, rater, label) into one row per file with the share of votes for each
 class; merged with the audio table, its class columns are the targets.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv

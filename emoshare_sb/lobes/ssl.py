@@ -10,6 +10,9 @@ matters for emotion work:
   only the valid samples of each padded clip, so a clip encodes the same
   alone or in any batch;
 * one hidden layer, the last one, or all of them can be returned.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib

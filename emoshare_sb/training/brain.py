@@ -30,6 +30,9 @@ Hyperparameters read from the YAML: ``model`` (required),
 ``encoder_opt_class`` (when the encoder is fine-tuned), and optionally
 ``encoder_freeze_steps`` (default 0), ``lr_schedulers`` (default none),
 ``num_averaged_checkpoints`` (default 5) and ``save_folder``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os

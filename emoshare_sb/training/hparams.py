@@ -6,6 +6,9 @@ training fails (``--batch_size abc`` surfaces as a DataLoader error). Here each
 override is checked against the YAML's own value: an unknown key is named
 with the closest known keys, and a value of the wrong type is named with the
 type the YAML expects.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib

@@ -145,16 +145,19 @@ def dataio_prep(hparams, feature_cache=None):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     @sb.utils.data_pipeline.takes(*hparams["emotions"])
     @sb.utils.data_pipeline.provides("targets")
     def target_pipeline(*shares):
+        """The clip's emotion shares as a tensor (NaN for '?' labels)."""
         return torch.tensor([float(share) for share in shares])
 
     if feature_cache is None:

@@ -185,16 +185,19 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     @sb.utils.data_pipeline.takes("emo")
     @sb.utils.data_pipeline.provides("class_index")
     def label_pipeline(emo):
+        """The utterance's class index."""
         return torch.LongTensor([classes.index(emo)])
 
     datasets = {}
@@ -503,11 +506,13 @@ def format_folds_table(summary):
     ]
 
     def values(get):
+        """WA and UA of the best, then the averaged model, as ``get`` picks them."""
         return [
             get(summary[v])[m] for v in (BEST, AVERAGED) for m in ("wa", "ua")
         ]
 
     def cells(numbers):
+        """Fixed-width percentages, '-' for a missing value."""
         return "".join(
             f"{'-':>9}" if v is None else f"{100 * v:>9.2f}" for v in numbers
         )

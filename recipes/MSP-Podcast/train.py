@@ -385,17 +385,22 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     def noisy_audio_pipeline(snr_db):
+        """The audio pipeline of the noisy test set at ``snr_db`` dB SNR."""
+
         @sb.utils.data_pipeline.takes("id", "wav")
         @sb.utils.data_pipeline.provides("sig")
         def pipeline(clip_id, wav):
+            """Reads a clip and adds its own noise at the set's SNR."""
             clean = read_audio(wav, sample_rate)
             return mix_at_snr(
                 clean, noise_source(clip_id, clean.shape[0]), snr_db
@@ -413,6 +418,7 @@ def dataio_prep(hparams):
         "class_pdf", "has_pdf", "class_index", "dimension_targets"
     )
     def target_pipeline(*fields):
+        """Vote pdf, whether it exists, consensus class index and A/V/D."""
         votes = torch.tensor([float(v) for v in fields[:NUM_CLASSES]])
         has_distribution = int(fields[NUM_CLASSES]) == 1
         code = fields[NUM_CLASSES + 1]
@@ -437,6 +443,7 @@ def dataio_prep(hparams):
     ]
 
     def load(split, audio_pipeline):
+        """The dataset of one manifest; evaluation sets sorted by duration."""
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
             csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
             dynamic_items=[audio_pipeline, target_pipeline],
