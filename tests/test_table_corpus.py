@@ -304,8 +304,6 @@ def test_the_compare_recipe_trains_on_a_generated_table(
         "speaker",
         "--ssl_source",
         tiny_hubert,
-        "--encoder_dim",
-        32,
         "--output_folder",
         output,
         "--number_of_epochs",

@@ -100,6 +100,7 @@ class SSLEncoder(Wav2Vec2):
             self.model.masked_spec_embed.requires_grad_(False)
         self.layer = layer
         self.num_layers = num_hidden
+        self.source = source
         self.output_size = self.model.config.hidden_size
 
     def override_config(self, config):

@@ -125,6 +125,7 @@ class WhisperEncoder(Whisper):
         check_layer(layer, num_hidden, source)
         self.layer = layer
         self.num_layers = num_hidden
+        self.source = source
         self.output_size = config.d_model
         # Waveform samples per encoder frame: the mel hop times the conv strides.
         encoder = self.model.encoder
