@@ -10,6 +10,7 @@ Authors
 import csv
 import os
 import pathlib
+import shlex
 import socket
 import subprocess
 import sys
@@ -130,10 +131,11 @@ def recipe_row_command(row, output_folder):
     ``python`` on the PATH, and the project root on ``PYTHONPATH`` next to
     the script's folder, so that this checkout's package is the one imported.
     """
+    python_path = f"{REPO}:{REPO / os.path.dirname(row['Script_file'])}"
     command = (
-        f"PYTHONPATH={REPO}:{REPO / os.path.dirname(row['Script_file'])} "
-        f"{sys.executable} {row['Script_file']} {row['Hparam_file']} "
-        f"{row['test_debug_flags']} --device=cpu --output_folder={output_folder}"
+        f"PYTHONPATH={shlex.quote(python_path)} {shlex.quote(sys.executable)} "
+        f"{row['Script_file']} {row['Hparam_file']} {row['test_debug_flags']} "
+        f"--device=cpu --output_folder={shlex.quote(str(output_folder))}"
     )
     if "performance_check" not in row["test_debug_checks"]:
         command += " --debug --debug_persistently"
