@@ -24,7 +24,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 demo: $(STAMP)
 	$(PY) -m emoshare_sb.synthetic --compare23 $(DEMO)/data --ssl $(DEMO)/tiny_hubert
 	$(PY) recipes/ComParE23/train.py hparams/hubert_attn.yaml \
-		--data_folder $(DEMO)/data --ssl_source $(DEMO)/tiny_hubert --encoder_dim 32 \
+		--data_folder $(DEMO)/data --ssl_source $(DEMO)/tiny_hubert \
 		--output_folder $(DEMO)/results --number_of_epochs 15
 
 test: $(STAMP)

@@ -1,5 +1,9 @@
 """Shared pieces of the benchmarks: the synthetic corpus, a HuBERT-shaped
-random encoder, and table printing. Nothing is downloaded."""
+random encoder, and table printing. Nothing is downloaded.
+
+Authors
+ * emoshare_sb contributors 2026
+"""
 
 import os
 import platform

@@ -14,6 +14,9 @@ nothing) for
 It also checks that every clip appears exactly once per epoch.
 
     .venv/bin/python benchmarks/bench_batching.py [--quick]
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

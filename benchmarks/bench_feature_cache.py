@@ -15,6 +15,9 @@ the recipe's :class:`~emoshare_sb.lobes.ssl.SSLEncoder`), with
    (every clip padded to 398 frames, float64).
 
     .venv/bin/python benchmarks/bench_feature_cache.py [--quick]
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

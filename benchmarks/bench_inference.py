@@ -27,6 +27,9 @@ compute time / audio duration; accuracy = largest absolute difference of the
 last hidden states from ``plain`` and the lowest per-frame cosine similarity.
 
     .venv/bin/python benchmarks/bench_inference.py [--quick] [--size large]
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

@@ -3,6 +3,9 @@
 Emotion shares (ComParE 2023 Emotion Share), distributions of graders' votes
 and arousal/valence/dominance (MSP-Podcast), with the encoders, aggregators,
 heads, losses and whole-split metrics the published systems use.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 __version__ = "0.1.0"

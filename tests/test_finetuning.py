@@ -9,9 +9,9 @@ import importlib.util
 import pytest
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 
 from emoshare_sb.inference.windows import split_into_windows
+from emoshare_sb.training.hparams import load_hparams
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -26,15 +26,13 @@ def build_brain(hparams_file, corpus, source, output, **overrides):
     overrides = {
         "data_folder": corpus,
         "ssl_source": source,
-        "encoder_dim": 32,
         "output_folder": str(output),
         "pretrained_path": str(output / "pretrained"),
         "number_of_epochs": 1,
         "batch_size": 4,
         **overrides,
     }
-    with open(REPO / "hparams" / hparams_file) as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
+    hparams = load_hparams(str(REPO / "hparams" / hparams_file), overrides)
     hparams["prepare_data"]()
     datasets = recipe.dataio_prep(hparams)
     brain = recipe.EmotionShareBrain(
@@ -43,6 +41,9 @@ def build_brain(hparams_file, corpus, source, output, **overrides):
         hparams=hparams,
         run_opts={"device": "cpu"},
         checkpointer=hparams["checkpointer"],
+        encoder_opt_class=hparams.get("encoder_opt_class"),
+        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+        lr_schedulers=hparams.get("lr_schedulers"),
     )
     return brain, datasets, hparams
 

@@ -1,13 +1,13 @@
-"""Every ComParE 2023 YAML in hparams/ runs with the recipe, on tiny encoders.
+"""The ComParE 2023 YAMLs in hparams/: encoder swaps, widths and sizes.
 
 A YAML belongs to the ComParE 2023 recipe when its ``prepare_data`` is
 ``emoshare_sb.data.compare23.prepare_compare23``; the others (``msp_*``, ...)
-belong to other recipes and are left to their tests. Each ComParE YAML is
-loaded with tiny random encoders of the family its default hub ids name
-(HuBERT, wav2vec2, WavLM, Whisper; ``*_source`` keys, their ``*_dim`` /
-``encoder_dim`` widths) and small widths, then the recipe's Brain is built
-in-process and runs one debug training step and an evaluation with the
-averaged checkpoint.
+belong to other recipes and are left to their tests. Every YAML, of every
+recipe, runs with its script as its row of ``tests/recipes/*.csv`` says
+(``tests/test_recipe_rows.py``). Here, in-process: the encoder swaps the
+YAML headers document (same YAML, another encoder family: its width comes
+from the encoder, ``encoder_dim: auto``) build the recipe's Brain, run one
+debug training step and an evaluation with the averaged checkpoint.
 
 The parameter counts of the paper-sized downstream models (``model``:
 aggregator, head and layer mix) are checked against the values in the README
@@ -20,11 +20,11 @@ import importlib.util
 import pytest
 import ruamel.yaml
 import torch
-from hyperpyyaml import load_hyperpyyaml
 
 from emoshare_sb.lobes.fusion import WeightedLayerSum
 from emoshare_sb.synthetic.compare23 import make_compare23_corpus
 from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
+from emoshare_sb.training.hparams import load_hparams
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -45,6 +45,8 @@ FAMILY_HINTS = (
 )
 # Distinct widths, so a width taken from the wrong encoder fails.
 TINY_WIDTHS = {"hubert": 32, "wav2vec2": 16, "wavlm": 24, "whisper": 40}
+# The width of the papers' encoders (HuBERT/wav2vec2/WavLM Large, Whisper medium).
+PAPER_ENCODER_WIDTH = 1024
 
 # Small values for the YAMLs' width keys (only those a YAML has are used).
 SMALL_WIDTHS = {
@@ -145,8 +147,10 @@ def tiny_overrides(name, tiny_models, tmp_path, family=None, paper_size=False):
     """Overrides that swap a YAML's encoders for tiny ones (and shrink its widths).
 
     ``family`` replaces the family of ``ssl_source`` (the documented swaps,
-    e.g. wav2vec2 in the HuBERT CNN-LSTM); ``paper_size`` keeps every width
-    of the YAML (only the encoders are tiny).
+    e.g. wav2vec2 in the HuBERT CNN-LSTM); the encoder widths follow the
+    tiny encoders (``auto``). ``paper_size`` keeps every width of the YAML
+    and sets each encoder width to the paper's (``PAPER_ENCODER_WIDTH``):
+    only the encoders are tiny.
     """
     defaults = _top_level(REPO / "hparams" / name)
     overrides = {"data_folder": "unused", "output_folder": str(tmp_path)}
@@ -155,8 +159,8 @@ def tiny_overrides(name, tiny_models, tmp_path, family=None, paper_size=False):
     for key, default_family in source_keys(defaults).items():
         chosen = family if (family and key == "ssl_source") else default_family
         overrides[key] = tiny_models[chosen]
-        if not paper_size and not _tag(defaults.get(width_key(key))):
-            overrides[width_key(key)] = TINY_WIDTHS[chosen]
+        if paper_size and not _tag(defaults.get(width_key(key))):
+            overrides[width_key(key)] = PAPER_ENCODER_WIDTH
     if isinstance(defaults.get("ssl_layer"), int):
         overrides["ssl_layer"] = 1  # tiny encoders have 3 hidden states
     if not paper_size:
@@ -176,7 +180,7 @@ def test_the_compare23_yamls_are_found_and_others_are_not():
     )
 
 
-RUN_CASES = [(name, None) for name in compare23_yamls()] + [
+RUN_CASES = [
     # Swaps the headers document: same YAML, another encoder family.
     ("hubert_cnnlstm_attn.yaml", "wav2vec2"),
     ("wavlm_tcgru.yaml", "hubert"),
@@ -191,7 +195,7 @@ def _changed(before, module):
 @pytest.mark.parametrize(
     "name, family",
     RUN_CASES,
-    ids=[f"{n[:-5]}{'-' + f if f else ''}" for n, f in RUN_CASES],
+    ids=[f"{n[:-5]}-{f}" for n, f in RUN_CASES],
 )
 def test_yaml_trains_one_debug_step_and_evaluates(
     name, family, short_compare23, tiny_models, tmp_path
@@ -204,18 +208,9 @@ def test_yaml_trains_one_debug_step_and_evaluates(
         overrides["encoder_freeze_steps"] = (
             0  # the encoder's optimizer steps too
         )
-    with open(REPO / "hparams" / name, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    recipe.check_encoder_dim(hparams)
-    if any(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        for m in hparams["model"].modules()
-    ):
-        # ComParE's 31,745 training clips leave a last batch of one clip, on
-        # which BatchNorm fails in training mode.
-        assert hparams["train_dataloader_options"].get("drop_last"), (
-            "add drop_last: True"
-        )
+    hparams = load_hparams(str(REPO / "hparams" / name), overrides)
+    recipe.check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
+    assert hparams["encoder_dim"] == TINY_WIDTHS[family]  # auto
     hparams["prepare_data"]()
     datasets = recipe.dataio_prep(hparams)
     brain = recipe.EmotionShareBrain(
@@ -230,6 +225,9 @@ def test_yaml_trains_one_debug_step_and_evaluates(
             "noprogressbar": True,
         },
         checkpointer=hparams["checkpointer"],
+        encoder_opt_class=hparams.get("encoder_opt_class"),
+        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+        lr_schedulers=hparams.get("lr_schedulers"),
     )
     parts = list(hparams["model"])
     before = [
@@ -284,14 +282,23 @@ def downstream_parameters(model):
 
 
 def test_paper_sized_downstream_parameter_counts(tiny_models, tmp_path):
+    """Paper-size counts; and drop_last wherever BatchNorm would meet a one-clip batch."""
     rows = []
     for name in sorted(PAPER_SIZE_PARAMETERS):
         overrides = tiny_overrides(
             name, tiny_models, tmp_path / name, paper_size=True
         )
-        with open(REPO / "hparams" / name, encoding="utf-8") as handle:
-            hparams = load_hyperpyyaml(handle, overrides)
+        hparams = load_hparams(str(REPO / "hparams" / name), overrides)
         count = downstream_parameters(hparams["model"])
+        if any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            for m in hparams["model"].modules()
+        ):
+            # ComParE's 31,745 training clips leave a last batch of one clip,
+            # on which BatchNorm fails in training mode.
+            assert hparams["train_dataloader_options"].get("drop_last"), (
+                f"{name}: add drop_last: True"
+            )
         rows.append(f"| {name} | {count:,} |")
         assert count == PAPER_SIZE_PARAMETERS[name], name
         if name in PAPER_STATED_PARAMETERS:

@@ -38,8 +38,6 @@ def train_tiny_compare23(tmp_path_factory, corpus, ssl_source):
             corpus,
             "--ssl_source",
             ssl_source,
-            "--encoder_dim",
-            32,
             "--output_folder",
             output,
             "--number_of_epochs",

@@ -8,8 +8,8 @@ import time
 import pytest
 
 import emoshare_sb.data.msp_podcast as msp
-from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data import manifest
+from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.manifest import OPTIONS_FILE
 from emoshare_sb.data.msp_podcast import (
     MANIFEST_COLUMNS,

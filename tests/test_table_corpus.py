@@ -195,7 +195,8 @@ def test_unreadable_audio_and_partial_labels(tmp_path):
     table = write_table(tmp_path, n_clips=6, n_speakers=6)
     (tmp_path / "audio" / "spk0_000.wav").write_bytes(b"not audio")
     with pytest.raises(
-        DataPrepError, match=r"line 2, field 'path': audio file '.*spk0_000.wav': cannot read "
+        DataPrepError,
+        match=r"line 2, field 'path': audio file '.*spk0_000.wav': cannot read "
         r"audio header \(Format not recognised",
     ):
         prepare_from_table(table, tmp_path / "a", target_columns=TARGETS)
@@ -305,8 +306,6 @@ def test_the_compare_recipe_trains_on_a_generated_table(
         "speaker",
         "--ssl_source",
         tiny_hubert,
-        "--encoder_dim",
-        32,
         "--output_folder",
         output,
         "--number_of_epochs",

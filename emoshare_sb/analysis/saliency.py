@@ -20,6 +20,9 @@ The most salient layer is ``argmax_k mu_k``.
 ``O(L C^2)``, not ``O(N L C)``, so the paper's 30K clips fit), and
 :func:`main` is the command line: ``emoshare-layer-saliency MANIFEST
 --ssl_source ... --targets ...``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

@@ -8,6 +8,9 @@ The folder (see :func:`emoshare_sb.inference.interfaces.export_model`) loads off
 with ``emoshare_sb.inference.interfaces.load_model(<folder>)`` (an
 ``EmotionShareRegressor`` or a ``VoteDistributionRecognizer``, as the run
 was) or ``emoshare-predict --model <folder>``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

@@ -29,6 +29,9 @@ probabilities (summing to 1) and ``arousal,valence,dominance`` on the 1..7
 scale::
 
     emoshare-predict --model models/msp_wavlm podcast_turns/ -o msp.csv
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

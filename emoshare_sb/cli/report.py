@@ -38,6 +38,9 @@ with ``categorical`` and ``dimensional`` metrics) it writes instead:
 
 Figures are drawn with matplotlib's Agg canvas (no display needed) and every
 file is written atomically.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse
@@ -155,6 +158,7 @@ def published_table(results):
     """
 
     def mean_of(split):
+        """The split's mean Spearman, or None when it has no scores."""
         scores = results.get(split)
         return None if not scores else scores["spearman"]["mean"]
 
@@ -836,6 +840,7 @@ def msp_anchor_table(results):
     """
 
     def ccc(split, names=("arousal", "valence", "dominance")):
+        """The split's CCC per attribute as 'a / v / d', or 'n/a'."""
         scores = results.get(split)
         if not scores:
             return "n/a"
@@ -844,6 +849,7 @@ def msp_anchor_table(results):
         )
 
     def pauar(k, x):
+        """Test1's paUAR-x with k-best hypotheses, in percent, or 'n/a'."""
         scores = results.get("test1")
         if not scores:
             return "n/a"

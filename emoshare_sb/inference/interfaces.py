@@ -52,6 +52,9 @@ and :attr:`~EmotionShareRegressor.EXPERIMENT_KEYS`, and is added to
 experiment's ``modules`` (an experiment may also name its class in an
 ``inference_interface`` key). :func:`load_model` and :func:`export_model` pick
 the class by themselves.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib

@@ -3,6 +3,9 @@
 Used for evaluation with a fixed window (Atmaja & Sasou's window study,
 Porjazovski et al.'s segment scoring) and for long recordings at inference.
 A clip shorter than one window is scored whole, as a single window.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import math

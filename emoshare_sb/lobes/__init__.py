@@ -7,6 +7,9 @@ SpeechBrain relative lengths and keep ``round(length * T)`` frames, so the
 waveform's relative length can be off by one frame after a convolutional
 front-end; :func:`feature_lengths` gives the exact ones when the encoder knows
 them.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 

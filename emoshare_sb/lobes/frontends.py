@@ -15,6 +15,9 @@ from the number of samples (``1 + samples // hop``), deltas see the last valid
 frame repeated (SpeechBrain's ``replicate`` border) rather than the padding,
 and the statistics skip the padded frames. Padded frames are returned as
 zeros.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import torch

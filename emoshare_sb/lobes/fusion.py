@@ -11,6 +11,9 @@ Everything here fits the recipes' ``encoder -> pooling -> head`` structure:
 * :class:`ChannelSplitPooling`: one aggregator per encoder's channels of an
   :class:`EarlyFusion` output, utterance embeddings concatenated: late fusion
   (Morais et al. 2022, "huBERT & W2V2", one ECAPA-TDNN per encoder).
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import torch

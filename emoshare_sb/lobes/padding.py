@@ -7,6 +7,9 @@ what it is batched with; attention already ignores padding through the
 each clip's valid frames only. The SSL lobe encodes under it, and so does the
 feature cache, so a clip gets the same features alone, in any batch, and from
 the cache.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib

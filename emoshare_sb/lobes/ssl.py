@@ -10,6 +10,9 @@ matters for emotion work:
   only the valid samples of each padded clip, so a clip encodes the same
   alone or in any batch;
 * one hidden layer, the last one, or all of them can be returned.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib
@@ -97,6 +100,7 @@ class SSLEncoder(Wav2Vec2):
             self.model.masked_spec_embed.requires_grad_(False)
         self.layer = layer
         self.num_layers = num_hidden
+        self.source = source
         self.output_size = self.model.config.hidden_size
 
     def override_config(self, config):

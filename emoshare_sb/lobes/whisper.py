@@ -36,6 +36,9 @@ layers, 1024 wide, about 0.3 B parameters) one clip is about 1.1 TFLOP
 about 0.1 TFLOP for HuBERT-Large on a 3 s clip (estimates from the model
 sizes, not measurements). A recipe pays it for every clip of every epoch
 and every evaluation; random training crops do not make it cheaper.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import math
@@ -122,6 +125,7 @@ class WhisperEncoder(Whisper):
         check_layer(layer, num_hidden, source)
         self.layer = layer
         self.num_layers = num_hidden
+        self.source = source
         self.output_size = config.d_model
         # Waveform samples per encoder frame: the mel hop times the conv strides.
         encoder = self.model.encoder

@@ -27,6 +27,9 @@ whose order ranks the classes).
 
 :func:`classification_report` gathers all of them, with the same metrics per
 gender, in a JSON-able dict.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import numpy as np

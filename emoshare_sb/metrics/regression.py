@@ -10,6 +10,9 @@ The ComParE 2023 Emotion Share score is the mean over emotions of Spearman's
 rho between true and predicted values of each emotion across all clips
 (``scipy.stats.spearmanr`` per column). Rho over the flattened matrix and the
 mean per-clip rho are common mistakes and not the score.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import numpy as np

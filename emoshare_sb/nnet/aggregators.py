@@ -26,6 +26,9 @@ Two defects of SpeechBrain's ECAPA pieces are worked around here:
   ECAPA aggregator switches its convolutions to zero padding and zeroes the
   padded frames before every convolution, which reproduces exactly what the
   unpadded clip sees.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import torch

@@ -1,4 +1,8 @@
-"""Losses for emotion regression."""
+"""Losses for emotion regression.
+
+Authors
+ * emoshare_sb contributors 2026
+"""
 
 import torch
 

@@ -3,6 +3,9 @@
 SpeechBrain's ``AttentionPooling`` gives weight to padded frames; these
 modules take the SpeechBrain relative lengths and ignore padding, so a clip's
 embedding does not depend on what it was batched with.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import torch

@@ -1,6 +1,8 @@
 """Command line: ``python -m emoshare_sb.synthetic --compare23 DIR --ssl DIR``.
 
-Writes small generated corpora and tiny random encoders for demos and tests.
+Writes small generated corpora and tiny random encoders for demos and tests;
+``--recipe_samples tests/tmp/samples`` writes what the rows of
+``tests/recipes/*.csv`` point at (SpeechBrain's recipe tests).
 
 Authors
  * emoshare_sb contributors 2026
@@ -10,6 +12,7 @@ import argparse
 
 from emoshare_sb.synthetic.compare23 import make_compare23_corpus
 from emoshare_sb.synthetic.encoders import _SSL_FAMILIES, make_tiny_ssl_model
+from emoshare_sb.synthetic.recipe_samples import make_recipe_samples
 
 
 def main(argv=None):
@@ -26,6 +29,11 @@ def main(argv=None):
     )
     parser.add_argument("--family", default="hubert", choices=_SSL_FAMILIES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--recipe_samples",
+        help="write the samples of tests/recipes/*.csv here "
+        "(tests/tmp/samples, run from the project root)",
+    )
     args = parser.parse_args(argv)
     if args.compare23:
         make_compare23_corpus(
@@ -40,6 +48,9 @@ def main(argv=None):
     if args.ssl:
         make_tiny_ssl_model(args.ssl, family=args.family, seed=args.seed)
         print(f"Tiny random {args.family} encoder saved to {args.ssl}")
+    if args.recipe_samples:
+        make_recipe_samples(args.recipe_samples)
+        print(f"Recipe test samples written to {args.recipe_samples}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ exc ang sad`` most often; ``fru sur fea dis oth xxx`` too). The audio of a
 4-class utterance is rendered by :func:`emoshare_sb.synthetic.synthesize_clip`
 from a point set by its emotion (pitch and noisiness; ``exc`` close to
 ``hap``), so a model can learn the classes; other codes get random points.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os

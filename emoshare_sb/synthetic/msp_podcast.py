@@ -23,6 +23,9 @@ most of the time. The audio of a clip is rendered by
 hidden class (noisiness) and arousal (pitch), so a model can learn both.
 :func:`write_msp_podcast_layout` writes hand-made clips in any layout (tests
 use it for clips with known votes).
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import csv

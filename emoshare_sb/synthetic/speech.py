@@ -132,6 +132,7 @@ def speak(
     chunks = []
 
     def collect(samples, num_samples, _events):
+        """espeak-ng's synthesis callback: keeps a copy of each chunk of samples."""
         if num_samples > 0:
             chunks.append(np.ctypeslib.as_array(samples, (num_samples,)).copy())
         return 0

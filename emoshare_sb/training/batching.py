@@ -15,6 +15,9 @@ with what clip-level emotion corpora need:
 * a new shuffle every epoch even when nobody calls ``set_epoch`` (SpeechBrain's
   ``Brain`` calls it only for a sampler registered as ``brain.train_sampler``);
 * :func:`padding_fraction` to measure the result.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import math

@@ -26,10 +26,15 @@ adds, through the standard Brain hooks:
   the conversion is done on CUDA only, so ``torchrun`` with the gloo backend
   works for recipes with BatchNorm (ECAPA-TDNN, TC-GRU).
 
-Hyperparameters read from the YAML: ``model`` (required),
-``encoder_opt_class`` (when the encoder is fine-tuned), and optionally
-``encoder_freeze_steps`` (default 0), ``lr_schedulers`` (default none),
-``num_averaged_checkpoints`` (default 5) and ``save_folder``.
+The fine-tuning pieces are constructor arguments, which the recipe passes
+from its YAML (``encoder_opt_class``, ``encoder_freeze_steps``,
+``lr_schedulers``), so that every key a YAML holds is read by its script.
+Hyperparameters read from the YAML through ``hparams``: ``model``
+(required), and optionally ``num_averaged_checkpoints`` (default 5) and
+``save_folder``.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import os
@@ -51,7 +56,38 @@ AVERAGED = "averaged"
 
 
 class EmotionBrain(sb.Brain):
-    """Shared Brain behaviour for the emotion recipes (see the module docstring)."""
+    """Shared Brain behaviour for the emotion recipes (see the module docstring).
+
+    Arguments
+    ---------
+    *args, **kwargs
+        Those of :class:`speechbrain.Brain` (``modules``, ``opt_class``,
+        ``hparams``, ``run_opts``, ``checkpointer``).
+    encoder_opt_class : callable, optional
+        Builds the optimizer of the encoder's trainable parameters (those
+        the downstream ``model`` does not hold); required when the encoder
+        is fine-tuned.
+    encoder_freeze_steps : int
+        Optimizer steps during which the encoder is neither updated nor
+        back-propagated through.
+    lr_schedulers : dict, optional
+        ``{optimizer name: scheduler}`` (``model_optimizer``,
+        ``encoder_optimizer``), each called with a metric by
+        :meth:`update_learning_rates`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        encoder_opt_class=None,
+        encoder_freeze_steps=0,
+        lr_schedulers=None,
+        **kwargs,
+    ):
+        self.encoder_opt_class = encoder_opt_class
+        self.encoder_freeze_steps = encoder_freeze_steps or 0
+        self.lr_schedulers = lr_schedulers or {}
+        super().__init__(*args, **kwargs)
 
     def encoder_parameters(self):
         """Trainable encoder parameters that the downstream ``model`` does not hold.
@@ -76,15 +112,13 @@ class EmotionBrain(sb.Brain):
             self.optimizers_dict["model_optimizer"] = self.optimizer
         encoder_parameters = self.encoder_parameters()
         if encoder_parameters:
-            if getattr(self.hparams, "encoder_opt_class", None) is None:
+            if self.encoder_opt_class is None:
                 raise ValueError(
-                    "The encoder has trainable parameters outside `model` but the "
-                    "YAML defines no `encoder_opt_class`: add one (fine-tuning) or "
-                    "freeze the encoder (--freeze_ssl True)."
+                    "The encoder has trainable parameters outside `model` but "
+                    "no `encoder_opt_class` was given (the YAML has none): add "
+                    "one (fine-tuning) or freeze the encoder (--freeze_ssl True)."
                 )
-            self.encoder_optimizer = self.hparams.encoder_opt_class(
-                encoder_parameters
-            )
+            self.encoder_optimizer = self.encoder_opt_class(encoder_parameters)
             self.optimizers_dict["encoder_optimizer"] = self.encoder_optimizer
         if self.checkpointer is not None:
             for name, optimizer in self.optimizers_dict.items():
@@ -92,11 +126,10 @@ class EmotionBrain(sb.Brain):
 
     def encoder_is_updated(self):
         """Whether this training step back-propagates into the encoder."""
-        freeze_steps = getattr(self.hparams, "encoder_freeze_steps", 0)
         return (
             "encoder_optimizer" in (self.optimizers_dict or {})
             and self.modules.encoder.training
-            and self.optimizer_step >= freeze_steps
+            and self.optimizer_step >= self.encoder_freeze_steps
         )
 
     def freeze_optimizers(self, optimizers):
@@ -148,9 +181,7 @@ class EmotionBrain(sb.Brain):
             ``{"lr_<optimizer>": new learning rate}`` for logging.
         """
         learning_rates = {}
-        for name, scheduler in (
-            getattr(self.hparams, "lr_schedulers", None) or {}
-        ).items():
+        for name, scheduler in self.lr_schedulers.items():
             if name not in self.optimizers_dict:
                 continue
             _, new_lr = scheduler(metric)

@@ -7,6 +7,9 @@ checkpoint that looks valid but is half-written, and the next run resumes from
 it. Here the meta file is written under a temporary name and renamed into
 place after every parameter file is on disk; an interrupted save leaves a
 folder that is not a checkpoint, which the next save removes.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import logging

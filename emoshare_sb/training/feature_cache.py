@@ -52,6 +52,9 @@ encoder on its device)::
     ...
     features, lens = batch.feats  # in compute_forward
     embeddings = pooling(to_encoder_layout(features), lens)
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib
@@ -1102,6 +1105,7 @@ class _ShardBuffer:
         self.tensors, self.entries, self.offset, self.num_bytes = [], {}, 0, 0
 
     def add(self, item, num_samples, features):
+        """Appends one clip's features to the shard and records its entry."""
         clip_id, wav, _ = item
         self.entries[clip_id] = {
             "offset": self.offset,

@@ -6,6 +6,19 @@ training fails (``--batch_size abc`` surfaces as a DataLoader error). Here each
 override is checked against the YAML's own value: an unknown key is named
 with the closest known keys, and a value of the wrong type is named with the
 type the YAML expects.
+
+Encoder widths need not be looked up: a top-level ``<name>_dim: auto`` (the
+default of every YAML with an SSL or Whisper encoder) is replaced, before the
+YAML is instantiated, by the width of the encoder its source names
+(``encoder_dim`` goes with ``ssl_source``, ``<name>_dim`` with
+``<name>_source``), read from that model's config as SpeechBrain's HF lobes
+read it. HyperPyYAML builds the pooling and head (``input_size: !ref
+<encoder_dim>``) before the recipe sees the encoder, so the width has to be
+known first. An explicit number keeps working, and the recipes check it
+against the loaded encoder (:func:`check_encoder_width`).
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib
@@ -13,9 +26,12 @@ import difflib
 import io
 
 import ruamel.yaml
-from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.errors import DataPrepError
+
+logger = get_logger(__name__)
 
 
 class HparamsError(ValueError):
@@ -43,8 +59,143 @@ def load_hparams(hparams_file, overrides=None):
         For an unknown key or a value of the wrong type.
     """
     check_overrides(hparams_file, overrides)
+    overrides = resolve_encoder_widths(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         return load_hyperpyyaml(handle, overrides)
+
+
+AUTO = "auto"
+
+
+def resolve_encoder_widths(hparams_file, overrides=None):
+    """Returns ``overrides`` with each ``<name>_dim: auto`` set to its encoder's width.
+
+    ``encoder_dim`` is the width of ``ssl_source``, ``<name>_dim`` that of
+    ``<name>_source`` (fusion YAMLs: ``hubert_dim``, ``wav2vec2_dim``), read
+    from the model's config (``hidden_size``; ``d_model`` for Whisper) with
+    the YAML's ``pretrained_path`` as the download cache, as the encoder
+    itself will be loaded. Nothing is instantiated. Pass the result to
+    ``speechbrain.create_experiment_directory`` too, so that the run's
+    ``hyperparams.yaml`` records the numbers.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The recipe's YAML.
+    overrides : str or dict, optional
+        YAML text (as ``speechbrain.parse_arguments`` returns it) or a dict.
+
+    Returns
+    -------
+    dict
+        The overrides, with the resolved widths added.
+
+    Raises
+    ------
+    HparamsError
+        For a width that is neither ``auto`` nor a positive integer, or
+        ``auto`` without a matching ``*_source`` key.
+
+    Example
+    -------
+    >>> from emoshare_sb.synthetic import make_tiny_ssl_model
+    >>> tmpdir = getfixture("tmpdir")
+    >>> source = make_tiny_ssl_model(str(tmpdir / "tiny"), hidden_size=24)
+    >>> path = tmpdir / "h.yaml"
+    >>> _ = path.write_text("ssl_source: a/b\\nencoder_dim: auto\\n", "utf-8")
+    >>> resolve_encoder_widths(str(path), {"ssl_source": source})["encoder_dim"]
+    24
+    >>> resolve_encoder_widths(str(path), "encoder_dim: 768")
+    {'encoder_dim': 768}
+    >>> resolve_encoder_widths(str(path), {"encoder_dim": "abc"})
+    Traceback (most recent call last):
+    ...
+    emoshare_sb.training.hparams.HparamsError: --encoder_dim expects a positive integer or auto, got 'abc'
+    """
+    overrides = _as_dict(overrides)
+    with open(hparams_file, encoding="utf-8") as handle:
+        defaults = ruamel.yaml.YAML(typ="rt").load(handle)
+    auto_keys = []
+    for key, default in defaults.items():
+        if not key.endswith("_dim"):
+            continue
+        value = overrides.get(key, default)
+        if str(value) == AUTO:
+            auto_keys.append(key)
+        elif str(default) == AUTO and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise HparamsError(
+                f"--{key} expects a positive integer or auto, got {value!r}"
+            )
+    if not auto_keys:
+        return overrides
+    # References and overrides resolved, nothing built: the sources as the
+    # YAML will see them.
+    with open(hparams_file, encoding="utf-8") as handle:
+        resolved = ruamel.yaml.YAML(typ="rt").load(
+            resolve_references(handle, overrides)
+        )
+    for key in auto_keys:
+        source_key = (
+            "ssl_source" if key == "encoder_dim" else key[:-3] + "source"
+        )
+        if not resolved.get(source_key):
+            raise HparamsError(
+                f"{key}: auto reads the width of {source_key}, which "
+                f"{hparams_file} does not set: give --{key} a number"
+            )
+        overrides[key] = encoder_width(
+            str(resolved[source_key]), resolved.get("pretrained_path")
+        )
+        logger.info(
+            f"{key}: auto -> {overrides[key]} (the width of {resolved[source_key]})"
+        )
+    return overrides
+
+
+def encoder_width(source, cache_dir=None):
+    """The feature width of the HF model ``source``, read from its config.
+
+    Arguments
+    ---------
+    source : str
+        A hub id or a local model folder.
+    cache_dir : str, optional
+        Where hub downloads are cached (the encoder's ``save_path``).
+
+    Returns
+    -------
+    int
+        ``hidden_size`` (``d_model`` for Whisper, which maps it).
+
+    Example
+    -------
+    >>> from emoshare_sb.synthetic import make_tiny_ssl_model
+    >>> tmpdir = str(getfixture("tmpdir"))
+    >>> encoder_width(
+    ...     make_tiny_ssl_model(tmpdir + "/w", "whisper", hidden_size=40)
+    ... )
+    40
+    """
+    # Imported here: the lobes import this module for HparamsError.
+    from transformers import AutoConfig
+
+    from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
+
+    check_ssl_source(source)
+    with explain_load_errors(source):
+        config = AutoConfig.from_pretrained(source, cache_dir=cache_dir)
+    return int(config.hidden_size)
+
+
+def _as_dict(overrides):
+    """Overrides given as YAML text (or None) or a dict, as a new dict."""
+    if isinstance(overrides, str):
+        overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
+            io.StringIO(overrides)
+        )
+    return dict(overrides or {})
 
 
 def check_overrides(hparams_file, overrides):
@@ -75,11 +226,7 @@ def check_overrides(hparams_file, overrides):
     """
     if not overrides:
         return
-    if isinstance(overrides, str):
-        overrides = (
-            ruamel.yaml.YAML(typ="safe", pure=True).load(io.StringIO(overrides))
-            or {}
-        )
+    overrides = _as_dict(overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         defaults = ruamel.yaml.YAML(typ="rt").load(handle)
     for key, value in overrides.items():
@@ -104,26 +251,43 @@ def check_overrides(hparams_file, overrides):
             )
 
 
-def check_encoder_dim(hparams):
-    """Fails early, with the fix, when ``encoder_dim`` does not match the encoder.
+def check_encoder_width(encoder, width, width_key="encoder_dim"):
+    """Fails early, with the fix, when a width key does not match its encoder.
 
     Arguments
     ---------
-    hparams : dict
-        Loaded hyperparameters with ``encoder`` (having ``output_size``) and
-        ``encoder_dim``.
+    encoder : torch.nn.Module
+        The loaded encoder, with an ``output_size`` (an
+        :class:`~emoshare_sb.lobes.fusion.EarlyFusion` sums its encoders').
+    width : int
+        The YAML's value (``encoder_dim``).
+    width_key : str
+        The key's name, for the message.
 
     Raises
     ------
     HparamsError
         Naming the width the encoder has and the override that fixes it.
+
+    Example
+    -------
+    >>> from emoshare_sb.lobes.frontends import FbankFrontEnd
+    >>> check_encoder_width(FbankFrontEnd(n_mels=40), 40)
+    >>> check_encoder_width(FbankFrontEnd(n_mels=40), 80)
+    Traceback (most recent call last):
+    ...
+    emoshare_sb.training.hparams.HparamsError: The encoder (FbankFrontEnd) outputs 40-dim features but encoder_dim is 80: set --encoder_dim auto (or 40)
     """
-    actual = hparams["encoder"].output_size
-    if actual != hparams["encoder_dim"]:
-        name = hparams.get("ssl_source", type(hparams["encoder"]).__name__)
+    actual = encoder.output_size
+    if actual != width:
+        parts = getattr(encoder, "encoders", None) or [encoder]
+        names = ", ".join(
+            getattr(part, "source", None) or type(part).__name__
+            for part in parts
+        )
         raise HparamsError(
-            f"The encoder ({name}) outputs {actual}-dim features but encoder_dim "
-            f"is {hparams['encoder_dim']}: add --encoder_dim {actual}"
+            f"The encoder ({names}) outputs {actual}-dim features but "
+            f"{width_key} is {width}: set --{width_key} auto (or {actual})"
         )
 
 

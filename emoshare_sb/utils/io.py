@@ -3,6 +3,9 @@
 Every manifest, prediction file, results file and checkpoint the project
 writes goes through :func:`atomic_write`, which writes to a temporary file in
 the same folder and renames it into place only when writing succeeded.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import contextlib

@@ -38,9 +38,10 @@ from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
 from emoshare_sb.training.hparams import (
     HparamsError,
-    check_encoder_dim,
+    check_encoder_width,
     exit_on_user_error,
     load_hparams,
+    resolve_encoder_widths,
 )
 from emoshare_sb.utils.io import write_csv, write_json
 
@@ -132,8 +133,18 @@ class EmotionShareBrain(EmotionBrain):
             }
 
 
+def annotations(hparams):
+    """The manifest of each split: ``train_annotation``, ``valid_annotation``
+    (devel) and ``test_annotation``, by default those data prep writes."""
+    return {
+        "train": hparams["train_annotation"],
+        "devel": hparams["valid_annotation"],
+        "test": hparams["test_annotation"],
+    }
+
+
 def dataio_prep(hparams, feature_cache=None):
-    """Builds train/devel/test datasets from the manifests data prep wrote.
+    """Builds train/devel/test datasets from the annotation manifests.
 
     Training clips are randomly cropped to ``train_window`` seconds; devel and
     test clips are scored whole, sorted by duration to limit padding. With a
@@ -146,16 +157,19 @@ def dataio_prep(hparams, feature_cache=None):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     @sb.utils.data_pipeline.takes(*hparams["emotions"])
     @sb.utils.data_pipeline.provides("targets")
     def target_pipeline(*shares):
+        """The clip's emotion shares as a tensor (NaN for '?' labels)."""
         return torch.tensor([float(share) for share in shares])
 
     if feature_cache is None:
@@ -171,9 +185,9 @@ def dataio_prep(hparams, feature_cache=None):
         input_key = "feats"
 
     datasets = {}
-    for split in ("train", "devel", "test"):
+    for split, manifest in annotations(hparams).items():
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
-            csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
+            csv_path=manifest,
             dynamic_items=[
                 inputs["train" if split == "train" else "eval"],
                 target_pipeline,
@@ -206,13 +220,7 @@ def build_feature_cache(hparams, device):
         hparams["encoder"],
         sample_rate=hparams["sample_rate"],
     )
-    cache.build(
-        [
-            os.path.join(hparams["save_folder"], f"{split}.csv")
-            for split in ("train", "devel", "test")
-        ],
-        device=device,
-    )
+    cache.build(list(annotations(hparams).values()), device=device)
     return cache
 
 
@@ -224,11 +232,9 @@ def loader_options(hparams, datasets, brain):
     """
     if not hparams["dynamic_batching"]:
         return {
-            split: hparams[
-                "train_dataloader_options"
-                if split == "train"
-                else "eval_dataloader_options"
-            ]
+            split: hparams["train_dataloader_options"]
+            if split == "train"
+            else hparams["eval_dataloader_options"]
             for split in datasets
         }
     options = {}
@@ -239,9 +245,7 @@ def loader_options(hparams, datasets, brain):
             train=train,
             train_window=hparams["train_window"] if train else None,
             max_batch_length=hparams["max_batch_seconds"],
-            num_workers=hparams["eval_dataloader_options"].get(
-                "num_workers", 0
-            ),
+            num_workers=hparams["num_workers"],
             seed=hparams["seed"],
         )
     # The Brain then reshuffles the buckets every epoch, resumed runs included.
@@ -310,13 +314,15 @@ if __name__ == "__main__":
     with (
         exit_on_user_error()
     ):  # bad overrides, corpus rows, model folders: one line
+        # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
+        overrides = resolve_encoder_widths(hparams_file, overrides)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
-        check_encoder_dim(hparams)
+        check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
 
@@ -326,6 +332,11 @@ if __name__ == "__main__":
         hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
+        # Fine-tuning YAMLs only: the encoder's optimizer, its frozen start
+        # and the learning-rate schedules.
+        encoder_opt_class=hparams.get("encoder_opt_class"),
+        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+        lr_schedulers=hparams.get("lr_schedulers"),
     )
     feature_cache = None
     if hparams["use_feature_cache"]:

@@ -32,7 +32,6 @@ Authors
 
 import csv
 import gc
-import io
 import json
 import math
 import os
@@ -60,9 +59,11 @@ from emoshare_sb.metrics.regression import PredictionCollector
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.training.hparams import (
     HparamsError,
+    check_encoder_width,
     check_overrides,
     exit_on_user_error,
     load_hparams,
+    resolve_encoder_widths,
 )
 from emoshare_sb.utils.io import write_csv, write_json
 
@@ -186,25 +187,34 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     @sb.utils.data_pipeline.takes("emo")
     @sb.utils.data_pipeline.provides("class_index")
     def label_pipeline(emo):
+        """The utterance's class index."""
         return torch.LongTensor([classes.index(emo)])
 
+    # By default the fold's manifests, as data preparation writes them.
+    manifests = {
+        "train": hparams["train_annotation"],
+        "valid": hparams["valid_annotation"],
+        "test": hparams["test_annotation"],
+    }
     datasets = {}
     for split in SPLITS:
         audio = (
             train_audio_pipeline if split == "train" else eval_audio_pipeline
         )
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
-            csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
+            csv_path=manifests[split],
             dynamic_items=[audio, label_pipeline],
             output_keys=["id", "sig", "class_index"],
         )
@@ -221,44 +231,6 @@ def check_options(hparams):
             f"--checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
             f"got '{hparams['checkpoint_metric']}'"
         )
-
-
-def check_encoder_widths(hparams):
-    """Fails early, with the fix, when a width key does not match its encoder.
-
-    Each ``<name>_source`` encoder (``<name>_encoder``) is checked against
-    ``<name>_dim``, then the whole encoder against ``encoder_dim``.
-    """
-    pairs = [
-        (
-            f"{key[: -len('_source')]}_encoder",
-            f"{key[: -len('_source')]}_dim",
-            key,
-        )
-        for key in hparams
-        if key.endswith("_source") and key != "ssl_source"
-    ]
-    pairs.append(("encoder", "encoder_dim", "ssl_source"))
-    for encoder_key, width_key, source_key in pairs:
-        if encoder_key not in hparams or width_key not in hparams:
-            continue
-        actual = hparams[encoder_key].output_size
-        if actual != hparams[width_key]:
-            raise HparamsError(
-                f"The encoder ({hparams.get(source_key, encoder_key)}) outputs "
-                f"{actual}-dim features but {width_key} is {hparams[width_key]}: "
-                f"add --{width_key} {actual}"
-            )
-
-
-def overrides_as_dict(overrides):
-    """The command-line overrides (YAML text from ``sb.parse_arguments``) as a dict."""
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    loaded = ruamel.yaml.YAML(typ="safe", pure=True).load(
-        io.StringIO(overrides or "")
-    )
-    return dict(loaded or {})
 
 
 def read_fold_plan(hparams_file, overrides):
@@ -323,7 +295,7 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
             overrides=fold_overrides,
         )
         check_options(hparams)
-        check_encoder_widths(hparams)
+        check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the fold's train/valid/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
     datasets = dataio_prep(hparams)
@@ -334,6 +306,11 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
         hparams=hparams,
         run_opts=dict(run_opts),
         checkpointer=hparams["checkpointer"],
+        # Fine-tuning: the encoders' optimizer, their frozen start and the
+        # learning-rate schedules.
+        encoder_opt_class=hparams.get("encoder_opt_class"),
+        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+        lr_schedulers=hparams.get("lr_schedulers"),
     )
     brain.fit(
         brain.hparams.epoch_counter,
@@ -504,11 +481,13 @@ def format_folds_table(summary):
     ]
 
     def values(get):
+        """WA and UA of the best, then the averaged model, as ``get`` picks them."""
         return [
             get(summary[v])[m] for v in (BEST, AVERAGED) for m in ("wa", "ua")
         ]
 
     def cells(numbers):
+        """Fixed-width percentages, '-' for a missing value."""
         return "".join(
             f"{'-':>9}" if v is None else f"{100 * v:>9.2f}" for v in numbers
         )
@@ -554,8 +533,10 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
     with exit_on_user_error():
-        overrides = overrides_as_dict(overrides)
         check_overrides(hparams_file, overrides)
+        # As a dict, with *_dim: auto -> each encoder's width (for every fold
+        # and hyperparams.yaml).
+        overrides = resolve_encoder_widths(hparams_file, overrides)
         test_sessions, output_folder = read_fold_plan(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=output_folder,

@@ -38,11 +38,7 @@ from speechbrain.utils.logger import get_logger
 from emoshare_sb.data.audio import random_crop, read_audio
 from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.data.manifest import OPTIONS_FILE
-from emoshare_sb.data.msp_podcast import (
-    MSP_CLASS_CODES,
-    MSP_CLASS_NAMES,
-    MSP_SPLITS,
-)
+from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
 from emoshare_sb.metrics.classification import (
     best_classes,
     classification_report,
@@ -55,9 +51,10 @@ from emoshare_sb.nnet.distribution_losses import (
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.training.hparams import (
     HparamsError,
-    check_encoder_dim,
+    check_encoder_width,
     exit_on_user_error,
     load_hparams,
+    resolve_encoder_widths,
 )
 from emoshare_sb.utils.io import write_csv, write_json
 
@@ -385,11 +382,13 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio_pipeline(wav):
+        """Reads a training clip and crops it at random to the window."""
         return random_crop(read_audio(wav, sample_rate), window)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
+        """Reads a whole evaluation clip."""
         return read_audio(wav, sample_rate)
 
     def noisy_audio_pipeline(snr_db):
@@ -413,6 +412,7 @@ def dataio_prep(hparams):
         "class_pdf", "has_pdf", "class_index", "dimension_targets"
     )
     def target_pipeline(*fields):
+        """Vote pdf, whether it exists, consensus class index and A/V/D."""
         votes = torch.tensor([float(v) for v in fields[:NUM_CLASSES]])
         has_distribution = int(fields[NUM_CLASSES]) == 1
         code = fields[NUM_CLASSES + 1]
@@ -437,8 +437,9 @@ def dataio_prep(hparams):
     ]
 
     def load(split, audio_pipeline):
+        """The dataset of one manifest; evaluation sets sorted by duration."""
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
-            csv_path=os.path.join(hparams["save_folder"], f"{split}.csv"),
+            csv_path=manifests[split],
             dynamic_items=[audio_pipeline, target_pipeline],
             output_keys=output_keys,
         )
@@ -448,18 +449,20 @@ def dataio_prep(hparams):
             else dataset.filtered_sorted(sort_key="duration")
         )
 
-    splits = prepared_splits(hparams["save_folder"])
-    missing = [s for s in ("train", "valid") if s not in splits]
+    manifests = available_splits(annotations(hparams), hparams["save_folder"])
+    missing = [s for s in ("train", "valid") if s not in manifests]
     if missing:
         raise HparamsError(
-            f"data preparation wrote no manifest for {missing} in {hparams['save_folder']}"
+            f"no manifest for {missing}: data preparation wrote none in "
+            f"{hparams['save_folder']} (or check --train_annotation and "
+            "--valid_annotation)"
         )
     datasets = {
         split: load(
             split,
             train_audio_pipeline if split == "train" else eval_audio_pipeline,
         )
-        for split in splits
+        for split in manifests
     }
     noisy_split = hparams["noisy_split"]
     if noisy_split in datasets:
@@ -490,25 +493,54 @@ def dataio_prep(hparams):
     return datasets
 
 
-def prepared_splits(save_folder):
-    """The splits whose manifests the last data preparation wrote, in order.
+def annotations(hparams):
+    """The manifest of each split (``<split>_annotation``), in release order."""
+    return {
+        "train": hparams["train_annotation"],
+        "valid": hparams["valid_annotation"],
+        "test1": hparams["test1_annotation"],
+        "test2": hparams["test2_annotation"],
+        "test3": hparams["test3_annotation"],
+    }
 
-    Read from the preparation's options file, so that a manifest left by an
-    earlier preparation of another release is not mistaken for a split; with
-    ``skip_prep`` and no options file, the manifests present.
+
+def available_splits(manifests, save_folder):
+    """The splits whose manifest exists, in release order.
+
+    A manifest in ``save_folder`` counts only if the last data preparation
+    wrote it (its options file lists the splits), so that one left by an
+    earlier preparation of another release is not mistaken for a split;
+    manifests elsewhere (``--skip_prep True`` with annotation files) count
+    when they exist.
+
+    Arguments
+    ---------
+    manifests : dict
+        ``{split: manifest path}``.
+    save_folder : str
+        Where data preparation writes.
+
+    Returns
+    -------
+    dict
+        ``{split: manifest path}`` of the splits to use.
     """
     options_path = os.path.join(save_folder, OPTIONS_FILE)
+    written = None
     if os.path.isfile(options_path):
         with open(options_path) as handle:
             written = json.load(handle)["splits"]
-    else:
-        written = MSP_SPLITS
-    return [
-        split
-        for split in MSP_SPLITS
-        if split in written
-        and os.path.isfile(os.path.join(save_folder, f"{split}.csv"))
-    ]
+    prepared = os.path.abspath(save_folder)
+    return {
+        split: path
+        for split, path in manifests.items()
+        if os.path.isfile(path)
+        and (
+            written is None
+            or split in written
+            or os.path.dirname(os.path.abspath(path)) != prepared
+        )
+    }
 
 
 def noisy_name(split, snr_db):
@@ -656,6 +688,8 @@ if __name__ == "__main__":
     with (
         exit_on_user_error()
     ):  # bad overrides, corpus rows, model folders: one line
+        # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
+        overrides = resolve_encoder_widths(hparams_file, overrides)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
@@ -663,7 +697,7 @@ if __name__ == "__main__":
             overrides=overrides,
         )
         check_options(hparams)
-        check_encoder_dim(hparams)
+        check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes one manifest per split of the release (once, on the main process).
         run_on_main(hparams["prepare_data"])
         datasets = dataio_prep(hparams)
@@ -674,6 +708,11 @@ if __name__ == "__main__":
         hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
+        # For YAMLs that fine-tune: the encoder's optimizer, its frozen start
+        # and the learning-rate schedules (none in the MSP-Podcast YAMLs).
+        encoder_opt_class=hparams.get("encoder_opt_class"),
+        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+        lr_schedulers=hparams.get("lr_schedulers"),
     )
     # Audio deleted or changed since data preparation: one line, not a traceback.
     with exit_on_data_error():
