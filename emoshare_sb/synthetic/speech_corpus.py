@@ -133,7 +133,9 @@ def speak_clip(point, sentence, voice, rng, noise_db=-45.0):
 
     Example
     -------
-    >>> wav = speak_clip(np.full(4, 0.5), SENTENCES[0], "en", np.random.default_rng(0))
+    >>> wav = speak_clip(
+    ...     np.full(4, 0.5), SENTENCES[0], "en", np.random.default_rng(0)
+    ... )
     >>> wav.dtype, 1.0 < len(wav) / 16000 < 6.0
     (dtype('float32'), True)
     """
