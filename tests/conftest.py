@@ -84,6 +84,20 @@ def run_recipe(recipe, hparams, *overrides, timeout=900, processes=1):
     return process
 
 
+def tensorboard_scalars(folder):
+    """``{tag: [(step, value), ...]}`` read back from the event files in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {
+        tag: [(event.step, event.value) for event in events.Scalars(tag)]
+        for tag in events.Tags()["scalars"]
+    }
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,12 @@ import torch
 
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
 from emoshare_sb.synthetic.compare23 import make_compare23_corpus
-from tests.conftest import RECIPE_SAMPLES, recipe_row_id, run_recipe
+from tests.conftest import (
+    RECIPE_SAMPLES,
+    recipe_row_id,
+    run_recipe,
+    tensorboard_scalars,
+)
 
 RECIPE = "recipes/ComParE23/train.py"
 HPARAMS = "hparams/hubert_attn.yaml"
@@ -39,6 +44,16 @@ def test_debug_run_writes_submission_files(debug_run):
         assert all(
             0.0 <= float(r[e]) <= 1.0 for r in rows for e in COMPARE23_EMOTIONS
         )
+
+
+def test_tensorboard_holds_every_epochs_train_and_valid_metrics(debug_run):
+    scalars = tensorboard_scalars(debug_run / "tensorboard")
+    # --debug trains 2 epochs: one point per epoch, at the epoch's step.
+    for tag in ("loss/train", "loss/valid", "spearman/valid", "ccc/valid"):
+        assert [step for step, _ in scalars[tag]] == [1, 2], tag
+    train_log = (debug_run / "train_log.txt").read_text().splitlines()
+    logged = float(train_log[-1].split("valid spearman: ")[1].split(",")[0])
+    assert scalars["spearman/valid"][-1][1] == pytest.approx(logged, abs=1e-3)
 
 
 def test_results_json_has_devel_scores_and_no_test_scores_without_labels(

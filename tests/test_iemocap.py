@@ -24,7 +24,7 @@ from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.iemocap import IEMOCAP_CODES, prepare_iemocap, speaker_of
 from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 from emoshare_sb.synthetic.iemocap import make_iemocap_corpus
-from tests.conftest import run_recipe
+from tests.conftest import run_recipe, tensorboard_scalars
 
 RECIPE = "recipes/IEMOCAP/train.py"
 HPARAMS = "hparams/iemocap_hubert_wav2vec2_early_ecapa.yaml"
@@ -354,8 +354,17 @@ def run_iemocap(corpus, encoders, output, *overrides, debug=True):
 @pytest.fixture(scope="module")
 def cross_validation(corpus, tiny_encoders, tmp_path_factory):
     output = tmp_path_factory.mktemp("cv") / "results"
-    run_iemocap(corpus, tiny_encoders, str(output))
+    run_iemocap(corpus, tiny_encoders, str(output), "--use_tensorboard", True)
     return output
+
+
+def test_tensorboard_holds_every_folds_epochs(cross_validation):
+    for session in (1, 5):
+        scalars = tensorboard_scalars(
+            cross_validation / f"fold_{session}" / "tensorboard"
+        )
+        for tag in ("loss/train", "loss/valid", "wa/valid", "ua/valid"):
+            assert [step for step, _ in scalars[tag]] == [1, 2], tag
 
 
 def test_debug_run_trains_and_evaluates_every_fold(cross_validation):

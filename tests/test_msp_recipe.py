@@ -19,7 +19,7 @@ from emoshare_sb.nnet.losses import concordance_correlation
 from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
 from emoshare_sb.training.hparams import load_hparams
-from tests.conftest import REPO, run_recipe
+from tests.conftest import REPO, run_recipe, tensorboard_scalars
 
 RECIPE = "recipes/MSP-Podcast/train.py"
 HPARAMS = "hparams/msp_wavlm_tcgru.yaml"
@@ -100,8 +100,29 @@ def debug_run(request, tiny_wavlm, tmp_path_factory):
         str(root / "corpus"), layout, n_per_split=8, seed=1
     )
     output = root / "results"
-    run_msp(corpus, tiny_wavlm, output, "--debug", "--batch_size", 3)
+    run_msp(
+        corpus,
+        tiny_wavlm,
+        output,
+        "--debug",
+        "--batch_size",
+        3,
+        "--use_tensorboard",
+        True,
+    )
     return layout, output
+
+
+def test_tensorboard_holds_every_epochs_train_and_valid_metrics(debug_run):
+    _, output = debug_run
+    scalars = tensorboard_scalars(output / "tensorboard")
+    for tag in (
+        "loss/train",
+        "loss/valid",
+        "macro_f1/valid",
+        "ccc_valence/valid",
+    ):
+        assert [step for step, _ in scalars[tag]] == [1, 2], tag
 
 
 def test_debug_run_writes_prediction_files(debug_run):

@@ -300,9 +300,40 @@ class EmotionBrain(sb.Brain):
         return results
 
     def on_fit_start(self):
-        """Forgets which evaluation weights are loaded: training changes them."""
+        """Forgets which evaluation weights are loaded: training changes them.
+
+        With ``use_tensorboard``, also opens the TensorBoard logger
+        (``tensorboard_logger``, a ``!name:`` partial in the YAML).
+        """
         self.loaded_evaluation = None
+        self.tensorboard = (
+            self.hparams.tensorboard_logger()
+            if self.hparams.use_tensorboard
+            else None
+        )
         super().on_fit_start()
+
+    def log_epoch_stats(self, stats_meta, train_stats, valid_stats):
+        """Logs an epoch's metrics to the train log and, if on, to TensorBoard.
+
+        Arguments
+        ---------
+        stats_meta : dict
+            ``epoch`` and the learning rates.
+        train_stats, valid_stats : dict
+            The epoch's training and validation metrics.
+        """
+        self.hparams.train_logger.log_stats(
+            stats_meta=stats_meta,
+            train_stats=train_stats,
+            valid_stats=valid_stats,
+        )
+        if self.tensorboard is not None:
+            self.tensorboard.log_stats(
+                stats_meta=stats_meta,
+                train_stats=train_stats,
+                valid_stats=valid_stats,
+            )
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the weights named by ``self.evaluation_variant`` (default: averaged).

@@ -115,7 +115,7 @@ class EmotionShareBrain(EmotionBrain):
             )
         if stage == sb.Stage.VALID:
             learning_rates = self.update_learning_rates(stage_loss)
-            self.hparams.train_logger.log_stats(
+            self.log_epoch_stats(
                 stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
                 valid_stats=stats,

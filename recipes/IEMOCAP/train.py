@@ -117,7 +117,7 @@ class IEMOCAPEmotionBrain(EmotionBrain):
         if stage == sb.Stage.VALID:
             # New-bob on the validation error rate, as SpeechBrain's IEMOCAP recipe.
             learning_rates = self.update_learning_rates(1.0 - scores["wa"])
-            self.hparams.train_logger.log_stats(
+            self.log_epoch_stats(
                 stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
                 valid_stats={

@@ -230,7 +230,7 @@ class MSPEmotionBrain(EmotionBrain):
             metric = self.hparams.checkpoint_metric
             selection = selection_score(scores, metric)
             learning_rates = self.update_learning_rates(stage_loss)
-            self.hparams.train_logger.log_stats(
+            self.log_epoch_stats(
                 stats_meta={"epoch": epoch, **learning_rates},
                 train_stats=self.train_stats,
                 valid_stats={
