@@ -38,11 +38,13 @@ sizes, not measurements). A recipe pays it for every clip of every epoch
 and every evaluation; random training crops do not make it cheaper.
 """
 
+import functools
 import math
 
 import torch
 from speechbrain.integrations.huggingface.whisper import Whisper
 
+from emoshare_sb.lobes import relative_frame_lengths
 from emoshare_sb.lobes.ssl import (
     check_layer,
     check_ssl_source,
@@ -330,5 +332,9 @@ class WhisperEncoder(Whisper):
         torch.Tensor
             ``[B]`` valid frames divided by ``num_frames``.
         """
-        samples = torch.round(wav_lens * num_samples).long()
-        return self.num_frames(samples, num_frames).float() / num_frames
+        return relative_frame_lengths(
+            wav_lens,
+            num_samples,
+            num_frames,
+            functools.partial(self.num_frames, max_frames=num_frames),
+        )
