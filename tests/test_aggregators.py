@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from speechbrain.dataio.dataio import length_to_mask
+from speechbrain.processing.features import make_padding_mask
 
 from emoshare_sb.nnet.aggregators import (
     CNNLSTM,
@@ -10,7 +12,11 @@ from emoshare_sb.nnet.aggregators import (
     MaskedAttentiveStatisticsPooling,
     exact_relative_lengths,
 )
-from emoshare_sb.nnet.pooling import MaskedAttentivePooling, MaskedMeanPooling
+from emoshare_sb.nnet.pooling import (
+    MaskedAttentivePooling,
+    MaskedMeanPooling,
+    frame_mask,
+)
 
 C = 12
 
@@ -191,8 +197,20 @@ def test_unrounded_relative_lengths_are_handled():
             atol=1e-5,
             rtol=0,
         )
-    mask = torch.arange(time)[None, :] < frames
-    assert torch.round(exact_relative_lengths(mask) * time + 0.5) == frames
+
+
+def test_exact_relative_lengths_read_back_as_n_by_every_mask():
+    """Unrounded (stock SpeechBrain), thresholded and rounded masks all keep n."""
+    for time in range(2, 600):
+        n = torch.arange(1, time + 1)
+        mask = torch.arange(time)[None, :] < n[:, None]
+        rel = exact_relative_lengths(mask)
+        unrounded = length_to_mask(rel * time, max_len=time).sum(dim=1)
+        padding = make_padding_mask(torch.zeros(time, time), rel).sum(dim=1)
+        rounded = torch.round(rel * time)  # upstream ecapa-tdnn-mask-rounding
+        for counted in (unrounded, padding, rounded):
+            assert torch.equal(counted.long(), n), time
+        assert torch.equal(frame_mask(torch.zeros(time, time, 1), rel), mask)
 
 
 def test_tcgru_matches_paper_size():

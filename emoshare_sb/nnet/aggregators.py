@@ -138,7 +138,7 @@ class ECAPAAggregator(ECAPA_TDNN):
     :meth:`forward` returns ``[B, lin_neurons]`` (SpeechBrain's
     ``[B, 1, lin_neurons]`` squeezed), the aggregator interface of this
     package. Once SpeechBrain merges the two patches, the subclass reduces
-    to ``ECAPA_TDNN(..., padding_mode="zeros")`` and that squeeze.
+    to ``ECAPA_TDNN(..., padding_mode="constant")`` and that squeeze.
 
     In training mode BatchNorm statistics come from the whole padded batch,
     padded frames included (as in every SpeechBrain ECAPA recipe), and a batch

@@ -49,19 +49,20 @@ def frame_mask(x, lengths=None):
 
 
 def exact_relative_lengths(mask):
-    """Relative lengths that SpeechBrain's unrounded masks read back exactly.
+    """Relative lengths that every SpeechBrain mask reads back as exactly n frames.
 
     SpeechBrain builds some masks without rounding: ``length_to_mask(lengths
     * T)`` keeps frames ``t < lengths * T`` (ECAPA-TDNN's pooling and
     squeeze-excitation) and ``make_padding_mask`` keeps ``t < lengths * T -
     1e-6`` (``InputNormalization``). For many ``(n, T)`` the float32 product
     ``(n / T) * T`` exceeds ``n`` by more than that and one padded frame is
-    counted as valid. With ``lengths = (n - 0.5) / T`` both select exactly
-    the first ``n`` frames, whatever the float rounding (they are for those
-    two masks only: :func:`frame_mask` rounds, and wants ``n / T``). Once the
-    upstream patches
+    counted as valid. ``lengths = (n - 0.25) / T`` is a quarter frame away
+    from any whole number, far above float rounding: those masks keep the
+    first ``n`` frames, and so do the rounding ones (:func:`frame_mask`,
+    and SpeechBrain's masks once the upstream patches
     ``upstream/ecapa-tdnn-mask-rounding`` and
-    ``upstream/make-padding-mask-rounding`` are merged, plain ``n / T`` will do.
+    ``upstream/make-padding-mask-rounding`` are merged; then plain ``n / T``
+    will do).
 
     Arguments
     ---------
@@ -79,8 +80,10 @@ def exact_relative_lengths(mask):
     >>> rel = exact_relative_lengths(mask)
     >>> length_to_mask(rel * 7, max_len=7).bool().equal(mask)
     True
+    >>> frame_mask(torch.zeros(1, 7, 1), rel).equal(mask)
+    True
     """
-    return (mask.sum(dim=1).float() - 0.5) / mask.shape[1]
+    return (mask.sum(dim=1).float() - 0.25) / mask.shape[1]
 
 
 def masked_mean(x, mask):
