@@ -30,6 +30,7 @@ import scipy.stats
 import torch
 
 from emoshare_sb.analysis.tables import fmt, markdown_table
+from emoshare_sb.nnet.losses import concordance_correlation
 
 
 def spearman_per_column(y_true, y_pred):
@@ -93,7 +94,10 @@ def pearson_per_column(y_true, y_pred):
 def ccc_per_column(y_true, y_pred):
     """Lin's concordance correlation coefficient of each column across rows.
 
-    Population moments, as in the challenges' scoring scripts.
+    Population moments, as in the challenges' scoring scripts: the CCC of
+    the training loss (:func:`emoshare_sb.nnet.losses.concordance_correlation`),
+    in float64 and without its ``eps``, so that a column whose true and
+    predicted values are the same constant is NaN, not 0.
 
     Arguments
     ---------
@@ -109,14 +113,13 @@ def ccc_per_column(y_true, y_pred):
     -------
     >>> ccc_per_column([[1.0], [2.0], [3.0]], [[2.0], [3.0], [4.0]]).round(4)
     array([0.5714])
+    >>> ccc_per_column([[1.0], [1.0]], [[1.0], [1.0]])
+    array([nan])
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
-    mean_t, mean_p = y_true.mean(axis=0), y_pred.mean(axis=0)
-    var_t, var_p = y_true.var(axis=0), y_pred.var(axis=0)
-    cov = ((y_true - mean_t) * (y_pred - mean_p)).mean(axis=0)
-    denominator = var_t + var_p + (mean_t - mean_p) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, 2 * cov / denominator, np.nan)
+    return concordance_correlation(
+        torch.from_numpy(y_pred), torch.from_numpy(y_true), eps=0.0
+    ).numpy()
 
 
 def regression_scores(y_true, y_pred, names):

@@ -1,1 +1,5 @@
-"""Aggregators, heads and losses."""
+"""Aggregators, heads and losses.
+
+Authors
+ * emoshare_sb contributors 2026
+"""

@@ -6,6 +6,9 @@ model's log-probabilities (e.g. an ``MLPHead`` with
 ``output_activation="log_softmax"``) and a target distribution whose rows
 sum to 1; emotion shares that are max-normalised (as ComParE ships them) must
 be divided by their row sum first.
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import torch

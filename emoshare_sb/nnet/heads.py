@@ -1,4 +1,8 @@
-"""Output heads that map a clip embedding to predictions."""
+"""Output heads that map a clip embedding to predictions.
+
+Authors
+ * emoshare_sb contributors 2026
+"""
 
 import torch
 
