@@ -47,24 +47,28 @@ def copy_speechbrain(root):
     return root
 
 
-def apply(patch, root, exact=True):
+def apply(patch, root):
     """Applies ``patch`` (``a/speechbrain/...`` paths) to the copy in ``root``.
 
-    ``exact``: every hunk applies where the patch says (against stock
-    SpeechBrain); otherwise line offsets are allowed (after other patches),
-    never fuzz.
+    With ``git apply`` (git is there wherever the repository was cloned):
+    every hunk's context must match exactly; lines may have moved (after
+    other patches).
     """
     done = subprocess.run(
-        ["patch", "-p1", "--forward", "--batch", "--fuzz=0", "-d", str(root)]
-        + ["-i", str(patch)],
+        ["git", "apply", "-p1", "--whitespace=nowarn", str(patch)],
+        cwd=root,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, (
         f"{patch} does not apply:\n{done.stdout}{done.stderr}"
     )
-    if exact:
-        assert "offset" not in done.stdout, done.stdout
+    changed = {
+        line.split()[-1][2:]
+        for line in patch.read_text(encoding="utf-8").splitlines()
+        if line.startswith("+++ ")
+    }
+    assert changed and all((root / path).is_file() for path in changed)
 
 
 def run_tests(tests, root, run_dir):
@@ -135,7 +139,7 @@ def test_every_patch_folder_is_complete():
 def test_all_patches_apply_together(tmp_path):
     root = copy_speechbrain(tmp_path)
     for patch in PATCHES:
-        apply(patch / "patch.diff", root, exact=False)
+        apply(patch / "patch.diff", root)
 
 
 @pytest.mark.parametrize("patch", PATCHES, ids=lambda path: path.name)
