@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from speechbrain.dataio.dataio import length_to_mask
+from speechbrain.processing.features import make_padding_mask
 
 from emoshare_sb.nnet.aggregators import (
     CNNLSTM,
@@ -10,7 +12,11 @@ from emoshare_sb.nnet.aggregators import (
     MaskedAttentiveStatisticsPooling,
     exact_relative_lengths,
 )
-from emoshare_sb.nnet.pooling import MaskedAttentivePooling, MaskedMeanPooling
+from emoshare_sb.nnet.pooling import (
+    MaskedAttentivePooling,
+    MaskedMeanPooling,
+    frame_mask,
+)
 
 C = 12
 
@@ -116,6 +122,13 @@ def test_shapes_and_output_size(name):
     assert torch.isfinite(out).all()
 
 
+# Parameters a softmax over time cancels: SpeechBrain's attentive statistics
+# pooling adds a per-channel bias to every frame's score (state dicts of
+# pretrained ECAPA models hold it, so it stays). Their gradient is zero up to
+# float rounding; every other parameter must get a real one.
+SOFTMAX_INVARIANT = {"asp.conv.conv.bias"}
+
+
 @pytest.mark.parametrize("name", sorted(AGGREGATORS))
 def test_gradients_flow_and_skip_padding(name):
     model = _make(name)
@@ -126,15 +139,43 @@ def test_gradients_flow_and_skip_padding(name):
     for i, n in enumerate(CLIP_FRAMES):
         assert x.grad[i, :n].abs().sum() > 0
         assert x.grad[i, n:].abs().sum() == 0
-    # Train mode: every parameter receives a gradient.
+    # Train mode: every parameter that can change the output gets a gradient
+    # well above float noise (1e-4 of the largest one).
     if not list(model.parameters()):
         return
     model.train().zero_grad()
     model(batched, lengths).pow(2).sum().backward()
-    for param_name, param in model.named_parameters():
-        assert param.grad is not None, param_name
-        assert torch.isfinite(param.grad).all(), param_name
-        assert param.grad.abs().sum() > 0, param_name
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(
+        g is not None and torch.isfinite(g).all() for g in grads.values()
+    )
+    largest = max(float(g.abs().max()) for g in grads.values())
+    for param_name, grad in grads.items():
+        size = float(grad.abs().max())
+        if param_name.endswith(tuple(SOFTMAX_INVARIANT)):
+            assert size < 1e-4 * largest, param_name
+        else:
+            assert size > 1e-4 * largest, param_name
+
+
+@pytest.mark.parametrize("hidden_size", [None, 8])
+def test_attention_scores_have_no_softmax_invariant_bias(hidden_size):
+    """A bias on every frame's score cancels in the softmax: there is none."""
+    pool = MaskedAttentivePooling(C, hidden_size=hidden_size)
+    last = pool.score if hidden_size is None else pool.score[-1]
+    assert last.bias is None
+
+
+@pytest.mark.parametrize("hidden_size", [None, 8])
+def test_attentive_pooling_loads_state_dicts_with_the_old_bias(hidden_size):
+    pool = MaskedAttentivePooling(C, hidden_size=hidden_size).eval()
+    old = dict(pool.state_dict())
+    key = "score.bias" if hidden_size is None else "score.2.bias"
+    old[key] = torch.tensor([0.7])
+    fresh = MaskedAttentivePooling(C, hidden_size=hidden_size).eval()
+    fresh.load_state_dict(old)  # strict: the old bias is dropped, not an error
+    x, lengths = _batch(_clips(), 20, "random")
+    torch.testing.assert_close(fresh(x, lengths), pool(x, lengths))
 
 
 def test_unrounded_relative_lengths_are_handled():
@@ -156,8 +197,20 @@ def test_unrounded_relative_lengths_are_handled():
             atol=1e-5,
             rtol=0,
         )
-    mask = torch.arange(time)[None, :] < frames
-    assert torch.round(exact_relative_lengths(mask) * time + 0.5) == frames
+
+
+def test_exact_relative_lengths_read_back_as_n_by_every_mask():
+    """Unrounded (stock SpeechBrain), thresholded and rounded masks all keep n."""
+    for time in range(2, 600):
+        n = torch.arange(1, time + 1)
+        mask = torch.arange(time)[None, :] < n[:, None]
+        rel = exact_relative_lengths(mask)
+        unrounded = length_to_mask(rel * time, max_len=time).sum(dim=1)
+        padding = make_padding_mask(torch.zeros(time, time), rel).sum(dim=1)
+        rounded = torch.round(rel * time)  # upstream ecapa-tdnn-mask-rounding
+        for counted in (unrounded, padding, rounded):
+            assert torch.equal(counted.long(), n), time
+        assert torch.equal(frame_mask(torch.zeros(time, time, 1), rel), mask)
 
 
 def test_tcgru_matches_paper_size():

@@ -9,12 +9,10 @@ from sklearn.metrics import f1_score, recall_score
 from emoshare_sb.data.msp_podcast import MSP_CLASS_NAMES
 from emoshare_sb.metrics.classification import (
     accuracy,
+    averaged_scores,
     best_classes,
     classification_report,
     k_best_predictions,
-    macro_f1,
-    macro_precision,
-    micro_f1,
     percentage_speakers_above_uar,
     top_k_accuracy,
     uar_per_speaker,
@@ -43,23 +41,21 @@ def test_best_classes():
 def test_macro_and_micro_f1_by_hand():
     # Class 0: P 1/3 (1 of 3 predicted), R 1/2 -> F1 0.4.
     # Class 1: P 1/2, R 1/2 -> 0.5.  Class 2: P 1, R 1/2 -> 2/3.
-    assert macro_f1(TARGETS, PREDICTIONS, 3) == pytest.approx(
-        (0.4 + 0.5 + 2 / 3) / 3
-    )
-    assert micro_f1(TARGETS, PREDICTIONS, 3) == pytest.approx(3 / 6)
-    assert macro_precision(TARGETS, PREDICTIONS, 3) == pytest.approx(
-        (1 / 3 + 1 / 2 + 1) / 3
-    )
+    macro = averaged_scores(TARGETS, PREDICTIONS, 3)
+    assert macro["f1"] == pytest.approx((0.4 + 0.5 + 2 / 3) / 3)
+    assert macro["precision"] == pytest.approx((1 / 3 + 1 / 2 + 1) / 3)
+    micro = averaged_scores(TARGETS, PREDICTIONS, 3, average="micro")
+    assert micro["f1"] == pytest.approx(3 / 6)
     assert accuracy(TARGETS, PREDICTIONS) == pytest.approx(0.5)
 
 
 def test_macro_f1_counts_every_class_like_the_challenge():
     # Eight classes, only two present and predicted perfectly: 2 of 8 F1s are 1.
     targets = [0, 7, 0, 7]
-    assert macro_f1(targets, targets, 8) == pytest.approx(2 / 8)
+    assert averaged_scores(targets, targets, 8)["f1"] == pytest.approx(2 / 8)
     rng = np.random.default_rng(0)
     targets, predictions = rng.integers(0, 8, 200), rng.integers(0, 6, 200)
-    assert macro_f1(targets, predictions, 8) == pytest.approx(
+    assert averaged_scores(targets, predictions, 8)["f1"] == pytest.approx(
         f1_score(
             targets,
             predictions,
@@ -158,7 +154,9 @@ def test_report_per_gender_equals_report_on_each_subset():
     keep = targets >= 0
     assert report["num_clips"] == int(keep.sum())
     assert report["macro_f1"] == pytest.approx(
-        macro_f1(targets[keep], best_classes(probabilities[keep]), 8)
+        averaged_scores(targets[keep], best_classes(probabilities[keep]), 8)[
+            "f1"
+        ]
     )
     assert report["top_k_accuracy"]["3"] == pytest.approx(
         top_k_accuracy(targets[keep], probabilities[keep], 3)

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
-from emoshare_sb.lobes.frontends import (
-    FbankFrontEnd,
-    MFCCFrontEnd,
-    masked_mean_variance_normalize,
+from speechbrain.processing.features import (
+    InputNormalization,
+    make_padding_mask,
 )
+
+from emoshare_sb.lobes.frontends import FbankFrontEnd, MFCCFrontEnd
 from emoshare_sb.lobes.fusion import (
     ChannelSplitPooling,
     EarlyFusion,
@@ -82,10 +82,38 @@ def test_normalisation_statistics_use_valid_frames_only():
         torch.testing.assert_close(
             valid.std(0, unbiased=False), torch.ones(40), atol=1e-3, rtol=0
         )
-    x = torch.tensor([[[2.0], [4.0], [1e6]]])
-    mask = torch.tensor([[True, True, False]])
-    out = masked_mean_variance_normalize(x, mask, std_norm=False)
-    assert out[0, :2, 0].tolist() == [-1.0, 1.0]
+
+
+def _unrounded_pair():
+    """A clip of n frames in a batch of T whose n / T SpeechBrain's mask overcounts."""
+    return next(
+        (n, t)
+        for t in range(2, 200)
+        for n in range(1, t)
+        if make_padding_mask(torch.zeros(1, t), torch.tensor([n / t])).sum() > n
+    )
+
+
+def test_normalisation_excludes_the_frame_speechbrain_mask_admits():
+    """n / T that make_padding_mask reads as n + 1 frames still normalises n."""
+    frames, total = _unrounded_pair()
+    frontend = FbankFrontEnd(std_norm=False)
+    samples = (frames - 1) * 160  # 1 + samples // 160 == frames
+    clip = 0.3 * torch.randn(
+        samples, generator=torch.Generator().manual_seed(3)
+    )
+    wavs = torch.zeros(1, (total - 1) * 160)
+    wavs[0, :samples] = clip
+    feats = frontend(wavs, torch.tensor([samples / wavs.shape[1]]))
+    assert feats.shape[1] == total
+    alone = frontend(clip.unsqueeze(0))
+    torch.testing.assert_close(feats[0, :frames], alone[0], atol=2e-5, rtol=0)
+    # The defect worked around: SpeechBrain's own lengths count one more frame.
+    x = torch.zeros(1, total, 1)
+    x[0, :frames] = 1.0
+    x[0, frames:] = 1e3
+    stock = InputNormalization(norm_type="sentence", std_norm=False)
+    assert stock(x, torch.tensor([frames / total]))[0, 0, 0] < -1.0
 
 
 @pytest.mark.parametrize("layer_norm", [None, "frame", "utterance"])

@@ -62,12 +62,12 @@ SMALL_WIDTHS = {
 # at the papers' sizes, as in the README table.
 PAPER_SIZE_PARAMETERS = {
     "fbank_ecapa.yaml": 6_195_785,
-    "hubert_attn.yaml": 265_738,
-    "hubert_attn_finetune.yaml": 265_738,
+    "hubert_attn.yaml": 265_737,
+    "hubert_attn_finetune.yaml": 265_737,
     "hubert_cnnlstm.yaml": 7_187_657,
     "hubert_cnnlstm_attn.yaml": 7_712_457,
     "hubert_ecapa.yaml": 8_612_425,
-    "hubert_layermix_attn.yaml": 265_738,  # + one weight per hidden state (25)
+    "hubert_layermix_attn.yaml": 265_737,  # + one weight per hidden state (25)
     "hubert_wav2vec2_early_ecapa.yaml": 11_233_865,
     "hubert_wav2vec2_late_ecapa.yaml": 17_224_841,
     "wavlm_tcgru.yaml": 1_644_297,

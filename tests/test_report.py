@@ -6,16 +6,18 @@ import re
 import numpy as np
 import pytest
 
-from emoshare_sb.cli.report import (
-    COMPARE23_BASELINE_DEVEL,
-    k_best_confusion_matrix,
-    main,
+from emoshare_sb.analysis.plots import (
     plot_confusion_matrices,
     plot_uar_distribution,
-    scores_table,
 )
+from emoshare_sb.analysis.published import compare23_baseline_devel
+from emoshare_sb.cli.report import main
 from emoshare_sb.data.compare23 import COMPARE23_EMOTIONS
-from emoshare_sb.metrics.classification import uar_per_speaker
+from emoshare_sb.metrics.classification import (
+    k_best_confusion_matrix,
+    uar_per_speaker,
+)
+from emoshare_sb.metrics.regression import format_scores_table
 from tests.test_inference import train_tiny_compare23
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,9 +73,7 @@ def test_table_numbers_equal_results_json(report, experiment):
             for m in ("spearman", "ccc", "pearson")
         ]
         assert cells[:3] == expected, emotion
-        baseline = (
-            0.500 if emotion == "mean" else COMPARE23_BASELINE_DEVEL[emotion]
-        )
+        baseline = compare23_baseline_devel()[emotion]
         assert cells[3] == f"{baseline:.3f}"
 
 
@@ -107,7 +107,7 @@ def test_table_without_baseline_for_other_corpora():
         m: {"valence": 0.25, "mean": 0.25}
         for m in ("spearman", "ccc", "pearson")
     }
-    table = scores_table(scores, ["valence"])
+    table = format_scores_table(scores, ["valence"], markdown=True)
     assert "baseline" not in table
     assert re.search(r"\| valence \| 0\.250 \| 0\.250 \| 0\.250 \|", table)
 
@@ -141,3 +141,55 @@ def test_msp_plots_from_synthetic_arrays(tmp_path):
     plot_uar_distribution(np.array(list(uars["1-best"].values())), str(single))
     for path in (confusions, distribution, single):
         assert path.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"devel": {"spearman": ', "not valid JSON (Expecting value"),
+        ("[1, 2]", "expected a JSON object of splits, got list"),
+        ('{"devel": [0.5]}', "devel is not an object of scores"),
+        ('{"devel": {"spearman": {}}}', "devel.ccc is missing"),
+        (
+            '{"devel": {"spearman": {"mean": "0.5"}, "ccc": {}, "pearson": {}}}',
+            "devel.spearman.mean is '0.5', not a number",
+        ),
+        (
+            '{"valid": {"categorical": {"macro_f1": [0.3, "x"]}, '
+            '"dimensional": {"ccc": {}}}}',
+            "valid.categorical.macro_f1[1] is 'x', not a number",
+        ),
+        (b"\xff\xfe{", "not UTF-8 text"),
+    ],
+)
+def test_malformed_results_json_is_a_one_line_error(
+    tmp_path, capsys, content, message
+):
+    (tmp_path / "save").mkdir()
+    (tmp_path / "save" / "devel.csv").write_text("ID,duration,wav,Anger\n")
+    results = tmp_path / "results.json"
+    if isinstance(content, bytes):
+        results.write_bytes(content)
+    else:
+        results.write_text(content)
+    assert main([str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"emoshare-report: error: {results}: ")
+    assert message in lines[0]
+    assert not (tmp_path / "report").exists()
+
+
+def test_speaker_uar_histogram_counts_speakers_in_whole_numbers(tmp_path):
+    """Few speakers: the count axis still has integer ticks only."""
+    figure = plot_uar_distribution(
+        {"1-best": [0.2, 0.55, 0.6], "2-best": [0.6, 0.8, 0.9]},
+        str(tmp_path / "uar.png"),
+        threshold=(0.5, 0.75),
+    )
+    ticks = figure.axes[0].get_yticks()
+    assert len(ticks) >= 2
+    assert all(float(t).is_integer() for t in ticks), ticks
+    assert figure.axes[0].get_ylabel() == "speakers"

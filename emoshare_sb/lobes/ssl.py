@@ -22,6 +22,7 @@ import torch
 from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
 
+from emoshare_sb.lobes import relative_frame_lengths
 from emoshare_sb.lobes.padding import padding_invariant
 from emoshare_sb.training.hparams import HparamsError
 
@@ -156,9 +157,12 @@ class SSLEncoder(Wav2Vec2):
         torch.Tensor
             ``[B]`` valid frames divided by ``num_frames``.
         """
-        samples = torch.round(wav_lens * num_samples).long()
-        frames = self.model._get_feat_extract_output_lengths(samples)
-        return frames.clamp(min=1, max=num_frames).float() / num_frames
+        return relative_frame_lengths(
+            wav_lens,
+            num_samples,
+            num_frames,
+            self.model._get_feat_extract_output_lengths,
+        )
 
     def extract_features(self, wav, wav_lens=None):
         """Encodes a padded batch.

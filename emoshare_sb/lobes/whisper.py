@@ -41,11 +41,13 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import functools
 import math
 
 import torch
 from speechbrain.integrations.huggingface.whisper import Whisper
 
+from emoshare_sb.lobes import relative_frame_lengths
 from emoshare_sb.lobes.ssl import (
     check_layer,
     check_ssl_source,
@@ -334,5 +336,9 @@ class WhisperEncoder(Whisper):
         torch.Tensor
             ``[B]`` valid frames divided by ``num_frames``.
         """
-        samples = torch.round(wav_lens * num_samples).long()
-        return self.num_frames(samples, num_frames).float() / num_frames
+        return relative_frame_lengths(
+            wav_lens,
+            num_samples,
+            num_frames,
+            functools.partial(self.num_frames, max_frames=num_frames),
+        )

@@ -6,7 +6,7 @@ predictions are class indices or ``[N, C]`` class probabilities (any scores
 whose order ranks the classes).
 
 * Macro-F1, the primary score of the MSP-Podcast challenges (Odyssey 2024,
-  Interspeech 2025), is ``sklearn.metrics.f1_score(average="macro")`` with
+  Interspeech 2025), is sklearn's macro-averaged F1 (:func:`averaged_scores`) with
   ``labels`` set to **all** ``C`` classes and ``zero_division=0``: a class
   absent from the targets still counts in the average, with F1 0 (predicted
   or not), so a subset missing some classes (one gender, a small test set)
@@ -35,9 +35,8 @@ Authors
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
-    f1_score,
+    confusion_matrix,
     precision_recall_fscore_support,
-    precision_score,
     recall_score,
     top_k_accuracy_score,
 )
@@ -126,42 +125,14 @@ def k_best_predictions(targets, probabilities, k):
     return np.where(hit, targets, ranked[:, 0])
 
 
-def macro_f1(targets, predictions, num_classes):
-    """Macro-averaged F1 over all classes, the MSP-Podcast challenge score.
+def averaged_scores(targets, predictions, num_classes, average="macro"):
+    """Precision and F1 averaged over all classes (macro-F1: the MSP-Podcast score).
 
-    Arguments
-    ---------
-    targets, predictions : array-like
-        ``[N]`` class indices.
-    num_classes : int
-        The number of classes ``C``; every class in ``0 .. C-1`` is averaged,
-        present in the targets or not (see the module docstring).
-
-    Returns
-    -------
-    float
-        In [0, 1].
-
-    Example
-    -------
-    >>> macro_f1([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)  # F1s 2/3 and 4/5
-    0.733...
-    >>> macro_f1([0, 0], [0, 1], num_classes=3)  # F1s 2/3, 0 and 0
-    0.222...
-    """
-    return float(
-        f1_score(
-            targets,
-            predictions,
-            labels=np.arange(num_classes),
-            average="macro",
-            zero_division=0,
-        )
-    )
-
-
-def micro_f1(targets, predictions, num_classes):
-    """Micro-averaged F1 over all classes (equal to accuracy for single labels).
+    ``sklearn.metrics.precision_recall_fscore_support`` with ``labels`` set to
+    every class in ``0 .. C-1`` and ``zero_division=0``: a class absent from
+    the targets, or never predicted, counts with F1 (and precision) 0 (see
+    the module docstring). The recall it would also give is not UAR, which
+    averages the classes present only (:func:`unweighted_average_recall`).
 
     Arguments
     ---------
@@ -169,57 +140,32 @@ def micro_f1(targets, predictions, num_classes):
         ``[N]`` class indices.
     num_classes : int
         The number of classes ``C``.
+    average : str
+        ``"macro"`` (the mean over classes) or ``"micro"`` (over clips; micro-F1
+        equals accuracy for single labels).
 
     Returns
     -------
-    float
-        In [0, 1].
+    dict
+        ``{"precision": float, "f1": float}``, each in [0, 1].
 
     Example
     -------
-    >>> micro_f1([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)
+    >>> averaged_scores([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)
+    {'precision': 0.833..., 'f1': 0.733...}
+    >>> averaged_scores([0, 0], [0, 1], num_classes=3)["f1"]  # 2/3, 0 and 0
+    0.222...
+    >>> averaged_scores([0, 0, 1, 1], [0, 1, 1, 1], 2, average="micro")["f1"]
     0.75
     """
-    return float(
-        f1_score(
-            targets,
-            predictions,
-            labels=np.arange(num_classes),
-            average="micro",
-            zero_division=0,
-        )
+    precision, _, f1, _ = precision_recall_fscore_support(
+        targets,
+        predictions,
+        labels=np.arange(num_classes),
+        average=average,
+        zero_division=0,
     )
-
-
-def macro_precision(targets, predictions, num_classes):
-    """Macro-averaged precision over all classes (a never-predicted class counts 0).
-
-    Arguments
-    ---------
-    targets, predictions : array-like
-        ``[N]`` class indices.
-    num_classes : int
-        The number of classes ``C``.
-
-    Returns
-    -------
-    float
-        In [0, 1].
-
-    Example
-    -------
-    >>> macro_precision([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)  # 1 and 2/3
-    0.833...
-    """
-    return float(
-        precision_score(
-            targets,
-            predictions,
-            labels=np.arange(num_classes),
-            average="macro",
-            zero_division=0,
-        )
-    )
+    return {"precision": float(precision), "f1": float(f1)}
 
 
 def unweighted_average_recall(targets, predictions):
@@ -314,6 +260,40 @@ def top_k_accuracy(targets, probabilities, k):
         top_k_accuracy_score(
             targets, probabilities, k=k, labels=np.arange(num_classes)
         )
+    )
+
+
+def k_best_confusion_matrix(targets, probabilities, k=1):
+    """Confusion matrix of k-best hypotheses (rows: true class, columns: hypothesis).
+
+    A clip counts on the diagonal when its true class is among its ``k`` most
+    probable classes, and under its 1-best class otherwise (Mitra et al.'s
+    2-best confusion matrices).
+
+    Arguments
+    ---------
+    targets : array-like
+        ``[N]`` class indices.
+    probabilities : array-like
+        ``[N, C]`` class probabilities.
+    k : int
+        How many of the most probable classes count.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[C, C]`` counts.
+
+    Example
+    -------
+    >>> probabilities = [[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]
+    >>> k_best_confusion_matrix([1, 1, 2], probabilities, k=2).tolist()
+    [[0, 0, 0], [0, 2, 0], [0, 0, 1]]
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    hypotheses = k_best_predictions(targets, probabilities, k)
+    return confusion_matrix(
+        targets, hypotheses, labels=np.arange(probabilities.shape[1])
     )
 
 
@@ -454,14 +434,17 @@ def overall_metrics(targets, probabilities, class_names, ks=(1, 2, 3)):
     if len(targets) == 0:
         return {"num_clips": 0}
     predictions = best_classes(probabilities)
+    macro = averaged_scores(targets, predictions, num_classes, "macro")
     precision, recall, f1, support = precision_recall_fscore_support(
         targets, predictions, labels=np.arange(num_classes), zero_division=0
     )
     return {
         "num_clips": int(len(targets)),
-        "macro_f1": macro_f1(targets, predictions, num_classes),
-        "micro_f1": micro_f1(targets, predictions, num_classes),
-        "macro_precision": macro_precision(targets, predictions, num_classes),
+        "macro_f1": macro["f1"],
+        "micro_f1": averaged_scores(targets, predictions, num_classes, "micro")[
+            "f1"
+        ],
+        "macro_precision": macro["precision"],
         "uar": unweighted_average_recall(targets, predictions),
         "accuracy": accuracy(targets, predictions),
         "top_k_accuracy": {

@@ -11,13 +11,26 @@ rho between true and predicted values of each emotion across all clips
 (``scipy.stats.spearmanr`` per column). Rho over the flattened matrix and the
 mean per-clip rho are common mistakes and not the score.
 
+Every column is scored by one vectorised scipy call: ``scipy.stats.pearsonr``
+with ``axis=0`` (on the columns' ranks, ``scipy.stats.rankdata(axis=0)``, for
+Spearman's rho, which is Pearson's r of average ranks). ``spearmanr`` itself
+cannot do it: given two matrices it returns the correlation matrix of all
+their columns. What scipy lacks and is added here is a NaN, without a warning,
+for a constant column (whose correlation is undefined) and for fewer than two
+rows.
+
 Authors
  * emoshare_sb contributors 2026
 """
 
+import warnings
+
 import numpy as np
 import scipy.stats
 import torch
+
+from emoshare_sb.analysis.tables import fmt, markdown_table
+from emoshare_sb.nnet.losses import concordance_correlation
 
 
 def spearman_per_column(y_true, y_pred):
@@ -39,11 +52,9 @@ def spearman_per_column(y_true, y_pred):
     array([ 1., -1.])
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
-    return np.array(
-        [
-            _nan_if_constant(scipy.stats.spearmanr, y_true[:, d], y_pred[:, d])
-            for d in range(y_true.shape[1])
-        ]
+    return pearson_per_column(
+        scipy.stats.rankdata(y_true, axis=0),
+        scipy.stats.rankdata(y_pred, axis=0),
     )
 
 
@@ -66,18 +77,27 @@ def pearson_per_column(y_true, y_pred):
     array([1.])
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
-    return np.array(
-        [
-            _nan_if_constant(scipy.stats.pearsonr, y_true[:, d], y_pred[:, d])
-            for d in range(y_true.shape[1])
-        ]
-    )
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"true and predicted values differ in shape: "
+            f"{list(y_true.shape)} and {list(y_pred.shape)}"
+        )
+    if y_true.shape[0] < 2:
+        return np.full(y_true.shape[1], np.nan)
+    constant = _constant_columns(y_true) | _constant_columns(y_pred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        r = scipy.stats.pearsonr(y_true, y_pred, axis=0).statistic
+    return np.where(constant, np.nan, r)
 
 
 def ccc_per_column(y_true, y_pred):
     """Lin's concordance correlation coefficient of each column across rows.
 
-    Population moments, as in the challenges' scoring scripts.
+    Population moments, as in the challenges' scoring scripts: the CCC of
+    the training loss (:func:`emoshare_sb.nnet.losses.concordance_correlation`),
+    in float64 and without its ``eps``, so that a column whose true and
+    predicted values are the same constant is NaN, not 0.
 
     Arguments
     ---------
@@ -93,14 +113,13 @@ def ccc_per_column(y_true, y_pred):
     -------
     >>> ccc_per_column([[1.0], [2.0], [3.0]], [[2.0], [3.0], [4.0]]).round(4)
     array([0.5714])
+    >>> ccc_per_column([[1.0], [1.0]], [[1.0], [1.0]])
+    array([nan])
     """
     y_true, y_pred = _as_2d(y_true), _as_2d(y_pred)
-    mean_t, mean_p = y_true.mean(axis=0), y_pred.mean(axis=0)
-    var_t, var_p = y_true.var(axis=0), y_pred.var(axis=0)
-    cov = ((y_true - mean_t) * (y_pred - mean_p)).mean(axis=0)
-    denominator = var_t + var_p + (mean_t - mean_p) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, 2 * cov / denominator, np.nan)
+    return concordance_correlation(
+        torch.from_numpy(y_pred), torch.from_numpy(y_true), eps=0.0
+    ).numpy()
 
 
 def regression_scores(y_true, y_pred, names):
@@ -123,8 +142,8 @@ def regression_scores(y_true, y_pred, names):
     >>> scores = regression_scores(
     ...     [[0.0, 1], [1, 0], [2, 1]], [[0.0, 1], [1, 0], [2, 2]], ["a", "b"]
     ... )
-    >>> scores["spearman"]
-    {'a': 1.0, 'b': 0.866..., 'mean': 0.933...}
+    >>> {name: round(rho, 6) for name, rho in scores["spearman"].items()}
+    {'a': 1.0, 'b': 0.866025, 'mean': 0.933013}
     """
     functions = {
         "spearman": spearman_per_column,
@@ -143,17 +162,33 @@ def regression_scores(y_true, y_pred, names):
     return scores
 
 
-def format_scores_table(scores, names, title=None):
-    """A fixed-width table: one row per name plus the mean, one column per metric.
+# Column titles of the Markdown tables.
+METRIC_LABELS = {"spearman": "Spearman", "ccc": "CCC", "pearson": "Pearson"}
+
+
+def format_scores_table(
+    scores, names, title=None, baseline=None, markdown=False
+):
+    """A table of scores: one row per name plus the mean, one column per metric.
+
+    The one formatter of :func:`regression_scores` results: fixed-width
+    text for logs, or Markdown for reports (``emoshare-report``).
 
     Arguments
     ---------
     scores : dict
-        As returned by :func:`regression_scores`.
+        As returned by :func:`regression_scores` (a split of
+        ``results.json``).
     names : list of str
         Row order.
     title : str, optional
         A line printed above the table.
+    baseline : dict, optional
+        ``{name: value, "mean": value}`` shown as a last column (baseline
+        Spearman).
+    markdown : bool
+        A Markdown table (the mean row in bold, missing values ``n/a``)
+        instead of fixed-width text.
 
     Returns
     -------
@@ -169,14 +204,37 @@ def format_scores_table(scores, names, title=None):
     emotion         spearman       ccc   pearson
     Anger              0.500     0.500     0.500
     mean               0.500     0.500     0.500
+    >>> print(
+    ...     format_scores_table(
+    ...         scores, ["Anger"], baseline={"Anger": 0.428}, markdown=True
+    ...     )
+    ... )
+    | emotion | Spearman | CCC | Pearson | baseline Spearman |
+    |---|---|---|---|---|
+    | Anger | 0.500 | 0.500 | 0.500 | 0.428 |
+    | **mean** | **0.500** | **0.500** | **0.500** | **n/a** |
     """
     metrics = list(scores)
-    lines = [] if title is None else [title]
-    lines.append(f"{'emotion':<14}" + "".join(f"{m:>10}" for m in metrics))
+    rows = []
     for name in list(names) + ["mean"]:
+        values = [scores[metric].get(name) for metric in metrics]
+        if baseline is not None:
+            values.append(baseline.get(name))
+        rows.append((name, values))
+    lines = [] if title is None else [title]
+    if markdown:
+        header = ["emotion"] + [METRIC_LABELS.get(m, m) for m in metrics]
+        if baseline is not None:
+            header.append("baseline Spearman")
+        cells = [[name] + [fmt(v) for v in values] for name, values in rows]
+        cells[-1] = [f"**{cell}**" for cell in cells[-1]]
+        lines.append(markdown_table(header, cells))
+        return "\n".join(lines)
+    header = metrics + (["baseline"] if baseline is not None else [])
+    lines.append(f"{'emotion':<14}" + "".join(f"{m:>10}" for m in header))
+    for name, values in rows:
         lines.append(
-            f"{name:<14}"
-            + "".join(f"{scores[m][name]:>10.3f}" for m in metrics)
+            f"{name:<14}" + "".join(f"{_nan_if_none(v):>10.3f}" for v in values)
         )
     return "\n".join(lines)
 
@@ -266,7 +324,9 @@ def _as_2d(values):
     return array[:, None] if array.ndim == 1 else array
 
 
-def _nan_if_constant(function, x, y):
-    if np.all(x == x[0]) or np.all(y == y[0]):
-        return np.nan
-    return float(function(x, y)[0])
+def _constant_columns(array):
+    return np.all(array == array[:1], axis=0)
+
+
+def _nan_if_none(value):
+    return float("nan") if value is None else value

@@ -14,18 +14,23 @@ has an ``output_size`` attribute (``D``).
   CNN + 2-layer LSTM, optionally with the hidden-state-query attention;
 * :class:`TCGRU`: the temporal-convolution GRU of Mitra et al. (2025).
 
-Two defects of SpeechBrain's ECAPA pieces are worked around here:
+Two defects of SpeechBrain's ECAPA pieces are worked around here, each with
+an upstream patch in ``upstream/``:
 
 * SpeechBrain's ``AttentiveStatisticsPooling`` and ``SEBlock`` build their
-  masks as ``arange(T) < lengths * T`` without rounding; for many ``(n, T)``
-  the float32 product ``(n / T) * T`` exceeds ``n`` and one padded frame is
-  counted as valid. The modules here pass ``(n - 0.5) / T`` instead, which
-  selects exactly ``n`` frames.
-* SpeechBrain's ``Conv1d`` pads with ``reflect``: at the end of a clip in a
-  padded batch a convolution sees padding instead of the reflected clip. The
-  ECAPA aggregator switches its convolutions to zero padding and zeroes the
-  padded frames before every convolution, which reproduces exactly what the
-  unpadded clip sees.
+  masks as ``arange(T) < lengths * T`` without rounding; for 6,715 of the
+  179,101 ``(n, T)`` pairs with ``T < 600`` the float32 product ``(n / T) *
+  T`` exceeds ``n`` and one padded frame is counted as valid. The modules here
+  pass :func:`~emoshare_sb.nnet.pooling.exact_relative_lengths` instead,
+  which selects exactly ``n`` frames (patch
+  ``upstream/ecapa-tdnn-mask-rounding``).
+* SpeechBrain's ``Conv1d`` pads with ``reflect`` and ECAPA-TDNN convolves
+  the padded frames of a batch as if they were signal: at the end of a clip
+  in a padded batch a convolution sees padding instead of what the unpadded
+  clip sees. The ECAPA aggregator switches its convolutions to zero padding
+  and zeroes the padded frames at the input of every convolution wider than
+  one frame, which reproduces exactly what the unpadded clip sees (patch
+  ``upstream/ecapa-tdnn-zero-padding``).
 
 Authors
  * emoshare_sb contributors 2026
@@ -35,46 +40,14 @@ import torch
 from speechbrain.lobes.models.ECAPA_TDNN import (
     ECAPA_TDNN,
     AttentiveStatisticsPooling,
-    SERes2NetBlock,
 )
 from speechbrain.nnet.CNN import Conv1d as SBConv1d
 
-from emoshare_sb.nnet.pooling import frame_mask
-
-
-def exact_relative_lengths(mask):
-    """Relative lengths that SpeechBrain's unrounded masks read back exactly.
-
-    SpeechBrain's ``length_to_mask(lengths * T)`` keeps frames ``t < lengths *
-    T``; with ``lengths = (n - 0.5) / T`` that is exactly the first ``n``
-    frames, whatever the float rounding.
-
-    Arguments
-    ---------
-    mask : torch.Tensor
-        ``[B, T]`` bool mask of the valid frames (see
-        :func:`emoshare_sb.nnet.pooling.frame_mask`).
-
-    Returns
-    -------
-    torch.Tensor
-        ``[B]`` float relative lengths.
-
-    Example
-    -------
-    >>> from speechbrain.dataio.dataio import length_to_mask
-    >>> mask = torch.tensor([[True, True, True, False, False, False, False]])
-    >>> rel = exact_relative_lengths(mask)
-    >>> length_to_mask(rel * 7, max_len=7).bool().equal(mask)
-    True
-    """
-    return (mask.sum(dim=1).float() - 0.5) / mask.shape[1]
-
-
-def _masked_mean(x, mask):
-    """Mean of ``x`` ``[B, T, C]`` over the frames where ``mask`` ``[B, T]`` is True."""
-    weights = mask.unsqueeze(-1).to(x.dtype)
-    return (x * weights).sum(dim=1) / weights.sum(dim=1)
+from emoshare_sb.nnet.pooling import (
+    exact_relative_lengths,
+    frame_mask,
+    masked_mean,
+)
 
 
 class MaskedAttentiveStatisticsPooling(torch.nn.Module):
@@ -149,23 +122,29 @@ class ECAPAAggregator(ECAPA_TDNN):
 
     Morais et al. (2022) feed (fine-tuned) wav2vec 2.0 / HuBERT features to an
     ECAPA-TDNN and classify its utterance embedding. This subclass keeps
-    SpeechBrain's modules and parameters (its state dict is an
-    ``ECAPA_TDNN`` state dict) and changes the forward pass so that padding
-    does not change the embedding:
+    SpeechBrain's modules, parameters (its state dict is an ``ECAPA_TDNN``
+    state dict) and forward pass, and overrides only what makes padding change
+    the embedding (see the module docstring):
 
-    * convolutions use zero padding instead of ``reflect``, and padded frames
-      are zeroed before every convolution, inside the Res2Net blocks too, so
-      the last valid frames see exactly the zeros an unpadded clip sees;
-    * the squeeze-excitation means and the attentive statistics pooling use
-      exact frame counts (SpeechBrain's unrounded masks can admit one padded
-      frame).
+    * convolutions use zero padding instead of ``reflect``, and a forward
+      pre-hook on every convolution wider than one frame zeroes the padded
+      frames of its input (inside the Res2Net blocks too), so the last valid
+      frames see exactly the zeros an unpadded clip sees; kernel-1
+      convolutions, activations and eval-mode BatchNorm are per frame and
+      need nothing;
+    * the squeeze-excitation means and the attentive statistics pooling get
+      relative lengths that select exactly the valid frames.
 
-    BatchNorm is per frame in eval mode, so eval-mode embeddings are
-    independent of padding and batch. In training mode BatchNorm statistics
-    come from the whole padded batch, padded frames included (as in every
-    SpeechBrain ECAPA recipe), and a batch of one clip fails in the final
-    BatchNorm. Under DDP, SpeechBrain converts BatchNorm to SyncBatchNorm,
-    which needs GPUs; nothing here depends on either.
+    :meth:`forward` returns ``[B, lin_neurons]`` (SpeechBrain's
+    ``[B, 1, lin_neurons]`` squeezed), the aggregator interface of this
+    package. Once SpeechBrain merges the two patches, the subclass reduces
+    to ``ECAPA_TDNN(..., padding_mode="constant")`` and that squeeze.
+
+    In training mode BatchNorm statistics come from the whole padded batch,
+    padded frames included (as in every SpeechBrain ECAPA recipe), and a batch
+    of one clip fails in the final BatchNorm. Under DDP, SpeechBrain converts
+    BatchNorm to SyncBatchNorm, which needs GPUs (see
+    :class:`emoshare_sb.training.brain.EmotionBrain`).
 
     Arguments
     ---------
@@ -235,10 +214,19 @@ class ECAPAAggregator(ECAPA_TDNN):
             groups=list(groups),
             dropout=dropout,
         )
+        self._valid = None  # [B, 1, T] during a forward pass with lengths
         for module in self.modules():
             if isinstance(module, SBConv1d):
                 module.padding_mode = "constant"
+                if module.kernel_size > 1:
+                    module.register_forward_pre_hook(self._zero_padded_frames)
         self.output_size = lin_neurons
+
+    def _zero_padded_frames(self, conv, args):
+        """Forward pre-hook of a convolution: zeroes its input's padded frames."""
+        if self._valid is None:
+            return None
+        return (args[0].masked_fill(~self._valid, 0.0), *args[1:])
 
     def forward(self, x, lengths=None):
         """Embeds ``[B, T, C]`` features into ``[B, lin_neurons]``.
@@ -255,43 +243,15 @@ class ECAPAAggregator(ECAPA_TDNN):
         torch.Tensor
             ``[B, lin_neurons]``.
         """
+        if lengths is None:  # no padding: SpeechBrain's forward as it is
+            return super().forward(x).squeeze(1)
         mask = frame_mask(x, lengths)
-        rel = exact_relative_lengths(mask)
-        valid = mask.unsqueeze(1)  # [B, 1, T]
-        x = x.transpose(1, 2).masked_fill(~valid, 0.0)
-
-        outputs = []
-        for layer in self.blocks:
-            if isinstance(layer, SERes2NetBlock):
-                x = self._se_res2net(layer, x, valid, rel)
-            else:
-                x = layer(x).masked_fill(~valid, 0.0)
-            outputs.append(x)
-
-        # Multi-layer aggregation (kernel 1: frame-wise) and pooling.
-        x = self.mfa(torch.cat(outputs[1:], dim=1))
-        x = self.asp(x, lengths=rel)
-        x = self.asp_bn(x)
-        return self.fc(x).squeeze(-1)
-
-    @staticmethod
-    def _se_res2net(block, x, valid, rel):
-        """SpeechBrain's ``SERes2NetBlock.forward`` with padded frames zeroed."""
-        residual = block.shortcut(x) if block.shortcut else x
-        x = block.tdnn1(x).masked_fill(~valid, 0.0)
-        res2net = block.res2net_block
-        chunks = []
-        for i, x_i in enumerate(torch.chunk(x, res2net.scale, dim=1)):
-            if i == 0:
-                y_i = x_i
-            elif i == 1:
-                y_i = res2net.blocks[0](x_i).masked_fill(~valid, 0.0)
-            else:
-                y_i = res2net.blocks[i - 1](x_i + y_i).masked_fill(~valid, 0.0)
-            chunks.append(y_i)
-        x = block.tdnn2(torch.cat(chunks, dim=1))
-        x = block.se_block(x, rel)
-        return (x + residual).masked_fill(~valid, 0.0)
+        self._valid = mask.unsqueeze(1)
+        try:
+            embedding = super().forward(x, exact_relative_lengths(mask))
+        finally:
+            self._valid = None
+        return embedding.squeeze(1)
 
 
 class CNNLSTM(torch.nn.Module):
@@ -420,7 +380,7 @@ class CNNLSTM(torch.nn.Module):
             out, batch_first=True, total_length=h.shape[1]
         )
         if not self.attention:
-            return _masked_mean(out, mask)
+            return masked_mean(out, mask)
         query = self.query(h_n.transpose(0, 1).reshape(h_n.shape[1], -1))
         attended = torch.nn.functional.scaled_dot_product_attention(
             query.unsqueeze(1),
@@ -544,5 +504,5 @@ class TCGRU(torch.nn.Module):
             out, _ = torch.nn.utils.rnn.pad_packed_sequence(
                 out, batch_first=True, total_length=h.shape[1]
             )
-            summary = _masked_mean(out, mask)
+            summary = masked_mean(out, mask)
         return self.embedding(summary)

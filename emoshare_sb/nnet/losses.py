@@ -20,7 +20,8 @@ def concordance_correlation(predictions, targets, eps=1e-8):
     targets : torch.Tensor
         Same shape.
     eps : float
-        Keeps the ratio finite for constant columns.
+        Keeps the ratio finite for constant columns (0 for the metric,
+        :func:`emoshare_sb.metrics.regression.ccc_per_column`).
 
     Returns
     -------

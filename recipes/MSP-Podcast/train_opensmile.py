@@ -46,7 +46,7 @@ from train import (
 )
 
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
-from emoshare_sb.metrics.classification import best_classes, macro_f1
+from emoshare_sb.metrics.classification import averaged_scores, best_classes
 from emoshare_sb.metrics.regression import ccc_per_column
 from emoshare_sb.training.hparams import (
     HparamsError,
@@ -96,7 +96,7 @@ def read_split(hparams, split, debug=False):
 def macro_f1_score(targets, features, model):
     """Valid macro-F1 of a classifier (the challenge's score)."""
     scores = class_scores(model, features, NUM_CLASSES)
-    return macro_f1(targets, best_classes(scores), NUM_CLASSES)
+    return averaged_scores(targets, best_classes(scores), NUM_CLASSES)["f1"]
 
 
 def ccc_score(targets, features, model):
