@@ -169,3 +169,53 @@ def first_layers(encoder, count, drop_final_norm=False):
         encoder.layers = layers
         if drop_final_norm and norm is not None:
             encoder.layer_norm = norm
+
+
+@contextlib.contextmanager
+def hidden_state_selection(encoder, layers):
+    """Makes an all-layers encoder return (and run) only the hidden states ``layers``.
+
+    For a consumer that reads a subset of the hidden states of an encoder
+    built with ``layer="all"`` (e.g. a feature cache keeping layers
+    ``[6, 12]``): inside the context the encoder's ``layer`` is ``layers``,
+    so it stacks only those and stops at the highest. Encoders that do not
+    select layers this way (no ``layers_run`` method, or a ``layer`` other
+    than ``"all"``) are left as they are.
+
+    Arguments
+    ---------
+    encoder : torch.nn.Module
+        E.g. :class:`~emoshare_sb.lobes.ssl.SSLEncoder`.
+    layers : list of int or None
+        The hidden states read; None changes nothing.
+
+    Yields
+    ------
+    torch.nn.Module
+        The encoder.
+
+    Example
+    -------
+    >>> class Encoder(torch.nn.Module):
+    ...     layer = "all"
+    ...
+    ...     def layers_run(self):
+    ...         return 0
+    >>> encoder = Encoder()
+    >>> with hidden_state_selection(encoder, [1, 3]):
+    ...     encoder.layer
+    [1, 3]
+    >>> encoder.layer
+    'all'
+    """
+    selectable = hasattr(encoder, "layers_run") and (
+        getattr(encoder, "layer", None) == "all"
+    )
+    if layers is None or not selectable:
+        yield encoder
+        return
+    encoder.layer = list(layers)
+    try:
+        yield encoder
+    finally:
+        encoder.layer = "all"

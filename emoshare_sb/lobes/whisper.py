@@ -298,6 +298,15 @@ class WhisperEncoder(Whisper):
         )
         return feats.masked_fill(~valid.unsqueeze(-1), 0.0)
 
+    def layers_run(self):
+        """How many encoder layers a forward pass runs (the highest one read).
+
+        Returns
+        -------
+        int
+        """
+        return highest_layer(self.layer, self.num_layers)
+
     def encode_mel(self, mel):
         """Runs the encoder up to the highest layer read; returns the selection.
 
@@ -319,7 +328,7 @@ class WhisperEncoder(Whisper):
         encoder = self.model.encoder
         layer = normalise_layers(self.layer, self.num_layers)
         last = self.num_layers - 1
-        run = highest_layer(layer, self.num_layers)
+        run = self.layers_run()
         if layer is None or layer == last:
             return encoder(mel).last_hidden_state
         if isinstance(layer, int):
