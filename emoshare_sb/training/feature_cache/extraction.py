@@ -290,21 +290,32 @@ def encode_padded_bounded(
         lens = feature_lengths(encoder, wav_lens, total, features.shape[-2])
         return features, lens
     num_samples = torch.round(wav_lens * total).long().clamp(min=1).tolist()
-    clips = [wavs[i, :n] for i, n in enumerate(num_samples)]
-    order = sorted(range(batch), key=lambda i: -num_samples[i])
-    chunk = int(max_seconds * sample_rate)
-    batches = length_batches(
-        [num_samples[i] / sample_rate for i in order], max_seconds, max_seconds
+    # Every clip as pieces of at most max_seconds (split_chunks, as the cache
+    # chunks), then the pieces, longest first, in passes that fit.
+    pieces, owners = [], []
+    for row, count in enumerate(num_samples):
+        for piece in split_chunks(
+            wavs[row, :count], int(max_seconds * sample_rate)
+        ):
+            pieces.append(piece)
+            owners.append(row)
+    order = sorted(range(len(pieces)), key=lambda i: -pieces[i].shape[0])
+    groups = length_batches(
+        [pieces[i].shape[0] / sample_rate for i in order], max_seconds
     )
     layout = encoder_conv_layout(getattr(encoder, "module", encoder))
-    per_clip = [None] * batch
-    for group in batches:
+    encoded = [None] * len(pieces)
+    for group in groups:
         indices = [order[j] for j in group]
-        encoded = encode_batch(
-            encoder, [clips[i] for i in indices], layout, chunk, wavs.device
+        outputs = encode_batch(
+            encoder, [pieces[i] for i in indices], layout, device=wavs.device
         )
-        for index, frames in zip(indices, encoded, strict=True):
-            per_clip[index] = frames
+        for index, frames in zip(indices, outputs, strict=True):
+            encoded[index] = frames
+    per_clip = [
+        torch.cat([f for f, o in zip(encoded, owners, strict=True) if o == row])
+        for row in range(batch)
+    ]
     frames = torch.tensor([f.shape[0] for f in per_clip])
     padded = torch.nn.utils.rnn.pad_sequence(per_clip, batch_first=True)
     if padded.ndim == 4:  # [B, T, L, C] -> [L, B, T, C]
