@@ -239,7 +239,9 @@ class SSLEncoder(Wav2Vec2):
         if self.normalize_wav:
             wav = masked_normalize(wav, mask)
         # Without padding the mask changes nothing: skip the mask work.
-        padded = bool((num_samples < wav.shape[1]).any())
+        padded = torch.onnx.is_in_onnx_export() or bool(
+            (num_samples < wav.shape[1]).any()
+        )  # an exported graph serves padded batches
         layer = normalise_layers(self.layer, self.num_layers)
         with (
             padding_invariant(self.model),
