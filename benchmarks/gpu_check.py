@@ -179,9 +179,7 @@ def step_cuda_paths(args):
     rows = []
     try:
         device = torch.device(args.device)
-        model = torch.nn.Sequential(
-            TCGRU(32, conv_channels=8, gru_size=8, embedding_size=8)
-        )
+        model = TCGRU(32, conv_channels=8, gru_size=8, embedding_size=8)
         if cuda:  # EmotionBrain._wrap_distributed converts on CUDA only
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             if not any(
@@ -213,7 +211,7 @@ def step_cuda_paths(args):
             torch.no_grad(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda),
         ):
-            out = ddp.module[0](batch, lens)
+            out = ddp.module(batch, lens)
         if not torch.isfinite(loss) or not torch.isfinite(out).all():
             raise RuntimeError("non-finite loss or output under AMP")
         rows.append(

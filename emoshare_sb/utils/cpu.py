@@ -53,7 +53,7 @@ def cpu_name():
 
 
 def cpu_capability():
-    """The kernel level torch dispatches to (``AVX512``, ``AVX2``, ``DEFAULT``...).
+    """The kernel level torch dispatches to: ``AVX512``, ``AVX2``, ``DEFAULT``, etc.
 
     Returns
     -------

@@ -220,7 +220,7 @@ class CacheBuilder:
         return stored
 
     def encode(self, wavs, device):
-        """Encodes one padded batch; returns each clip's stored ``[T, ...]`` frames."""
+        """Encodes one padded batch; returns each clip's stored time-first frames."""
         chunk = (
             int(self.cache.chunk_seconds * self.cache.sample_rate)
             if self.cache.chunk_seconds

@@ -92,7 +92,7 @@ def hf_model(encoder):
 
 
 def conv_layout(encoder):
-    """``[[kernel, stride], ...]`` of a wav2vec2-family front-end, or None.
+    """The ``[kernel, stride]`` pairs of a wav2vec2-family front-end, or None.
 
     Arguments
     ---------

@@ -61,7 +61,7 @@ class ShardBuffer:
         self.tensors, self.entries, self.offset, self.num_bytes = [], {}, 0, 0
 
     def add(self, item, num_samples, features):
-        """Appends one clip's ``[T, ...]`` features.
+        """Appends one clip's time-first features.
 
         Arguments
         ---------
