@@ -108,6 +108,7 @@ def main():
         "before (no bound)": 0.0,
         "after, 120 s": 120.0,
         "after, 30 s": 30.0,
+        "reference: each clip alone, no bound": -1.0,
     }
     generator = torch.Generator().manual_seed(1)
     normal = (1.0 + 7.0 * torch.rand(15, generator=generator)).tolist()
