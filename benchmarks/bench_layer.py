@@ -15,8 +15,9 @@ process with the passes interleaved (so both see the same machine load):
   only layers ``0 .. k - 1``.
 
 Both get the same normalised waveform. Printed: the fastest and median pass
-of each, the ratio, and whether the features are bit-identical
-(``torch.equal``).
+of each (wall clock), the ratio, the CPU time per second of audio (less
+affected by other processes on a shared machine; use ``--threads 1`` there),
+and whether the features are bit-identical (``torch.equal``).
 
     .venv/bin/python benchmarks/bench_layer.py [--quick] [--layer 20] [--family wavlm]
 """
@@ -107,11 +108,13 @@ def main():
             run_plain()  # warm-up
             run_ours()
             times = {"plain": [], "ours": []}
+            cpu_times = {"plain": [], "ours": []}
             for _ in range(args.rounds):
                 for name, run in (("plain", run_plain), ("ours", run_ours)):
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     outputs = run()
                     times[name].append(time.perf_counter() - start)
+                    cpu_times[name].append(time.process_time() - cpu_start)
                     if name == "plain":
                         reference = outputs
                     else:
@@ -122,12 +125,15 @@ def main():
             best = {n: min(t) / audio for n, t in times.items()}
             median = {n: statistics.median(t) / audio for n, t in times.items()}
             ratio = best["plain"] / best["ours"]
+            cpu = {n: min(t) / audio for n, t in cpu_times.items()}
             rows.append(
                 [
                     f"layer {layer} of 24",
                     f"{best['plain']:.3f} / {median['plain']:.3f}",
                     f"{best['ours']:.3f} / {median['ours']:.3f}",
                     f"{ratio:.2f}x ({median['plain'] / median['ours']:.2f}x)",
+                    f"{cpu['plain']:.3f} / {cpu['ours']:.3f}: "
+                    f"{cpu['plain'] / cpu['ours']:.2f}x",
                     "yes" if identical else "NO",
                     f">= {TARGET}x: {'met' if ratio >= TARGET else 'missed'}",
                 ]
@@ -138,6 +144,7 @@ def main():
             [
                 "hidden state read", "plain RTF best / median",
                 "ours RTF best / median", "speed-up best (median)",
+                "CPU-s per audio-s plain / ours",
                 "bit-identical", "target",
             ],
             rows,
