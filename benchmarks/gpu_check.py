@@ -112,7 +112,8 @@ def step_rtf(args):
                     )
                 rows.append(
                     [
-                        f"RTF {name}-shaped, layer {layer}, {dtype_name}",
+                        f"RTF {name}-shaped{' (tiny: smoke)' if args.smoke else ''}, "
+                        f"layer {layer}, {dtype_name}",
                         f"{elapsed / (count * seconds):.4f}",
                         f"batch of {count} x {seconds:.0f} s",
                     ]

@@ -93,7 +93,7 @@ run 4-torchrun "$TORCHRUN" --nproc_per_node=1 --master_port=29517 \
     --output_folder "$WORK/run_ecapa" --device "$DEVICE" --precision "$AMP" \
     --distributed_backend "$BACKEND"
 [ "$MODE" = dry ] || row 4-torchrun "torchrun, 1 process, $BACKEND, ECAPA YAML, $AMP" \
-    "ok in $((SECONDS - START)) s" "BatchNorm -> SyncBatchNorm on CUDA under DDP"
+    "ok in $((SECONDS - START)) s" "$([ "$MODE" = gpu ] && echo 'BatchNorm -> SyncBatchNorm under DDP' || echo 'CPU: BatchNorm kept')"
 run 4-cuda-paths "$TORCHRUN" --nproc_per_node=1 --master_port=29518 \
     benchmarks/gpu_check.py cuda-paths --device "$DEVICE" --out "$RESULTS/4-cuda-paths.json"
 
