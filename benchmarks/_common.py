@@ -91,6 +91,21 @@ def machine_line():
     )
 
 
+def peak_rss_mb():
+    """This process's peak resident memory in MB (``VmHWM``).
+
+    Not ``getrusage``'s ``ru_maxrss``, which Linux carries across ``execve``,
+    so that a worker started by a larger parent reports the parent's peak.
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def print_table(headers, rows, file=sys.stdout):
     """Prints a GitHub-markdown table."""
     cells = [[str(cell) for cell in row] for row in [headers, *rows]]

@@ -241,7 +241,7 @@ def run_worker(args):
                 "rtf": wall / audio_seconds,
                 "cpu_share": cpu / wall,
                 "audio_seconds": audio_seconds,
-                "peak_rss_mb": after.ru_maxrss / 1024,
+                "peak_rss_mb": _common.peak_rss_mb(),
             },
             handle,
         )
