@@ -6,7 +6,6 @@ Authors
 """
 
 import os
-import platform
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,6 +21,18 @@ MIN_DURATION, MAX_DURATION = 1.0, 8.0
 NUM_THREADS = 2
 
 
+# The Large shape (HuBERT/WavLM/wav2vec2 Large: 24 layers, 1024 wide, 315 M).
+LARGE_SHAPE = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    conv_bias=True,
+)
+
+
 def hubert_config(size="base"):
     """``transformers.HubertConfig()`` defaults (Base, 95 M parameters) or a Large shape."""
     import transformers
@@ -29,15 +40,7 @@ def hubert_config(size="base"):
     if size == "base":
         return transformers.HubertConfig()
     if size == "large":
-        return transformers.HubertConfig(
-            hidden_size=1024,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            intermediate_size=4096,
-            feat_extract_norm="layer",
-            do_stable_layer_norm=True,
-            conv_bias=True,
-        )
+        return transformers.HubertConfig(**LARGE_SHAPE)
     raise ValueError(f"size must be 'base' or 'large', got {size!r}")
 
 
@@ -82,14 +85,29 @@ def make_corpus(folder, n_train, n_devel=0, seed=0):
 
 
 def machine_line():
-    """One line describing the machine and how loaded it was."""
+    """One line: CPU model, torch's CPU capability, native bf16, threads, load."""
+    from emoshare_sb.utils.cpu import cpu_summary
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-        "(other processes share these cores when it exceeds 0)"
+        f"Machine: {cpu_summary()}; load average {load[0]:.2f} {load[1]:.2f} "
+        f"{load[2]:.2f} (other processes share these cores when it exceeds 0)"
     )
+
+
+def peak_rss_mb():
+    """This process's peak resident memory in MB (``VmHWM``).
+
+    Not ``getrusage``'s ``ru_maxrss``, which Linux carries across ``execve``,
+    so that a worker started by a larger parent reports the parent's peak.
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def print_table(headers, rows, file=sys.stdout):

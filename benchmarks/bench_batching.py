@@ -127,6 +127,7 @@ def main():
             ]
         )
 
+    print(_common.machine_line())
     print(
         f"{args.clips} clips of 1-8 s (mean {sum(durations) / len(durations):.2f} s), "
         f"{args.epochs} epochs; training lengths capped at the {args.train_window} s crop; "

@@ -227,7 +227,7 @@ def main():
     (slow, slow_cpu) = timings["re-encoding every epoch"]
     (fast, fast_cpu) = timings["from the feature cache"]
     speedup = slow / fast
-    print(f"Machine: {machine}\n")
+    print(f"{machine}\n")
     _common.print_table(
         ["head-training epoch", "seconds", "CPU seconds", "ratio", "target"],
         [

@@ -21,6 +21,7 @@ from emoshare_sb.training.feature_cache import (
     encode_clips,
     to_encoder_layout,
 )
+from emoshare_sb.training.feature_cache.building import CacheBuilder
 
 # float16 keeps 11 significant bits: relative error <= 2**-11.
 FP16 = {"rtol": 2e-3, "atol": 2e-3}
@@ -214,7 +215,7 @@ def test_resume_after_interrupted_extraction(
         folder, encoder, shard_size_mb=1e-6
     )  # one shard per batch
     calls = []
-    original = FeatureCache._encode
+    original = CacheBuilder.encode
 
     def encode_then_die(self, wavs, device):
         if len(calls) == 3:
@@ -222,15 +223,21 @@ def test_resume_after_interrupted_extraction(
         calls.append(len(wavs))
         return original(self, wavs, device)
 
-    monkeypatch.setattr(FeatureCache, "_encode", encode_then_die)
+    monkeypatch.setattr(CacheBuilder, "encode", encode_then_die)
     with pytest.raises(Interrupt):
         cache.build(
             clips, batch_seconds=0.1, progress=False
         )  # one clip per batch
-    monkeypatch.setattr(FeatureCache, "_encode", original)
+    monkeypatch.setattr(CacheBuilder, "encode", original)
     assert len(glob.glob(os.path.join(cache.folder, "shard-*.json"))) == 3
-    # What a SIGKILL leaves behind: a temporary file and data without an index.
+    # What a SIGKILL leaves behind: a temporary file and data without an
+    # index, of a builder whose lock is free (dead), and of the older naming.
+    dead = "0123456789ab"
     leftovers = [
+        os.path.join(
+            cache.folder, f".shard-r000-{dead}-00007.safetensors.x.tmp"
+        ),
+        os.path.join(cache.folder, f"shard-r000-{dead}-00008.safetensors"),
         os.path.join(cache.folder, ".shard-r000-00007.safetensors.abc.tmp"),
         os.path.join(cache.folder, "shard-r000-00008.safetensors"),
     ]
@@ -463,3 +470,82 @@ def str_manifest(clips, folder):
         for clip_id, wav, duration in clips:
             handle.write(f"{clip_id},{duration},{wav}\n")
     return path
+
+
+_BUILD_SCRIPT = """
+import sys, torch
+from emoshare_sb.lobes.ssl import SSLEncoder
+from emoshare_sb.training.feature_cache import FeatureCache
+source, hub, folder, items = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+torch.set_num_threads(1)
+items = [tuple(item.split("|")) for item in items]
+cache = FeatureCache(folder, SSLEncoder(source, hub), shard_size_mb=1e-6)
+stats = cache.build(items, batch_seconds=0.1, progress=False)
+assert stats["missing"] == 0, stats
+"""
+
+
+def test_concurrent_builds_from_two_runs_leave_a_readable_cache(
+    tiny_hubert, encoder, clips, tmp_path
+):
+    import subprocess
+    import sys
+
+    folder = str(tmp_path / "shared-cache")
+    items = [f"{clip_id}|{wav}" for clip_id, wav, _ in clips]
+    command = [
+        sys.executable, "-c", _BUILD_SCRIPT, tiny_hubert, str(tmp_path), folder,
+        *items,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    import time
+
+    runs = [
+        subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    ]
+    # The second run starts while the first is writing shards (the case that
+    # used to delete the first run's data before its index was written).
+    deadline = time.monotonic() + 240
+    while (
+        not glob.glob(os.path.join(folder, "*", "shard-*.json"))
+        and runs[0].poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    runs.append(
+        subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    )
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr[-2000:]
+    # A third run reads every clip (no FileNotFoundError, no re-extraction).
+    reader = FeatureCache(folder, encoder, shard_size_mb=1e-6)
+    assert reader.build(clips, progress=False)["extracted"] == 0
+    for clip_id, wav, _ in clips:
+        torch.testing.assert_close(
+            reader.load(clip_id), solo_features(encoder, wav), **FP16
+        )
+    data = glob.glob(os.path.join(reader.folder, "shard-*.safetensors"))
+    assert all(
+        os.path.exists(p[: -len(".safetensors")] + ".json") for p in data
+    )
+
+
+def test_a_running_builders_unfinished_shard_is_not_removed(
+    encoder, clips, tmp_path
+):
+    cache = FeatureCache(str(tmp_path / "cache"), encoder)
+    other = FeatureCache(str(tmp_path / "cache"), encoder)
+    os.makedirs(cache.folder)
+    with cache.store.builder() as token:
+        # Data written, index not yet: another run starting now must keep it.
+        unfinished = os.path.join(
+            cache.folder, f"shard-r000-{token}-00000.safetensors"
+        )
+        with open(unfinished, "wb") as handle:
+            handle.write(b"data before its index")
+        other.build(clips[:1], progress=False)
+        assert os.path.exists(unfinished)
+    # Once that builder is gone (killed), its leftover is cleaned up.
+    other.build(clips[1:2], progress=False)
+    assert not os.path.exists(unfinished)

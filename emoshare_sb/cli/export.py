@@ -57,6 +57,17 @@ def main(argv=None):
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing folder"
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx (encoder up to the layer read, pooling, head) "
+        "for emoshare-predict --backend onnxruntime",
+    )
+    parser.add_argument(
+        "--quantize",
+        action="store_true",
+        help="with --onnx, also write model.int8.onnx (ONNX Runtime dynamic int8)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -73,11 +84,31 @@ def main(argv=None):
             args.encoder_source,
             args.overwrite,
         )
+        if args.onnx:
+            write_onnx(folder, args.quantize)
     except (ValueError, FileExistsError, OSError) as err:
         print(f"emoshare-export: error: {err}", file=sys.stderr)
         return 2
     print(folder)
     return 0
+
+
+def write_onnx(folder, quantize=False):
+    """Writes ``model.onnx`` (and ``model.int8.onnx``) into an export folder.
+
+    Arguments
+    ---------
+    folder : str
+        An export written by ``export_model``.
+    quantize : bool
+        Also write the ONNX Runtime int8 model.
+    """
+    from emoshare_sb.inference.interfaces import load_model
+    from emoshare_sb.inference.onnx import export_onnx, quantize_onnx
+
+    export_onnx(load_model(folder), folder)
+    if quantize:
+        quantize_onnx(folder)
 
 
 if __name__ == "__main__":

@@ -351,6 +351,13 @@ def build_parser():
     parser.add_argument(
         "--no_progress", action="store_true", help="no progress bar"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime", "onnxruntime-int8"),
+        default="torch",
+        help="torch (default), or ONNX Runtime on CPU with the folder's model.onnx "
+        "(model.int8.onnx for onnxruntime-int8) written by emoshare-export --onnx",
+    )
     return parser
 
 
@@ -425,7 +432,22 @@ def _load(args):
             args.window / 2
         )  # half-overlapping windows by default
     try:
-        model = load_model(args.model, device=args.device, overrides=overrides)
+        if args.backend == "torch":
+            model = load_model(
+                args.model, device=args.device, overrides=overrides
+            )
+        else:
+            from emoshare_sb.inference.onnx import load_onnx_model
+
+            if args.device != "cpu":
+                raise UsageError(
+                    f"--backend {args.backend} runs on the CPU: drop --device"
+                )
+            model = load_onnx_model(
+                args.model,
+                quantized=args.backend == "onnxruntime-int8",
+                overrides=overrides,
+            )
     except (ValueError, FileNotFoundError, OSError) as err:
         raise UsageError(
             f"cannot load the model from '{args.model}': {err}"

@@ -311,6 +311,8 @@ class EmotionShareRegressor(Pretrained):
         torch.Tensor
             ``[B, D]`` predictions.
         """
+        if getattr(self, "onnx", None) is not None:  # inference/onnx.py
+            return self.onnx(wavs, wav_lens)
         features, lengths = self.encode(wavs, wav_lens)
         embeddings = self.mods.pooling(features, lengths)
         return self.mods.head(embeddings)
@@ -880,6 +882,8 @@ class VoteDistributionRecognizer(EmotionShareRegressor):
             ``[B, C + D]``: class probabilities (summing to 1), then the
             dimensions on the ``dimension_range`` scale.
         """
+        if getattr(self, "onnx", None) is not None:  # inference/onnx.py
+            return self.onnx(wavs, wav_lens)
         features, lengths = self.encode(wavs, wav_lens)
         embeddings = self.mods.aggregator(features, lengths)
         # exp(log-softmax) and low + (high - low) * x in float32 are the

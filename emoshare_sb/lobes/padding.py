@@ -35,8 +35,14 @@ class _MaskedGroupNorm(torch.nn.Module):
             samples = mask.sum(dim=-1)
             self.valid_frames = (samples - self.kernel) // self.stride + 1
 
+    def _masked_norm(self, x):
+        """The statistics of the valid frames, vectorised over the batch."""
+        return _vectorised_group_norm(self.norm, x, self.valid_frames)
+
     def forward(self, x):
         """Normalises ``[B, C, T]`` over the valid frames of each clip."""
+        if self.valid_frames is not None and torch.onnx.is_in_onnx_export():
+            return self._masked_norm(x)  # one graph for any batch
         if self.valid_frames is None or bool(
             (self.valid_frames >= x.shape[2]).all()
         ):
@@ -89,6 +95,31 @@ class _MaskedGroupNorm(torch.nn.Module):
             eps=self.norm.eps,
         )
         return normed.reshape(batch, channels, time)
+
+
+def _vectorised_group_norm(norm, x, valid_frames):
+    """GroupNorm over each clip's valid frames without a loop over the batch.
+
+    The same statistics as the per-clip path, computed with a mask (so an
+    exported ONNX graph has no batch-size-dependent loop); float rounding
+    can differ from the per-clip path.
+    """
+    batch, channels, time = x.shape
+    groups = norm.num_groups
+    valid = torch.arange(time, device=x.device)[None, :] < valid_frames[:, None]
+    weights = valid.to(x.dtype)[:, None, None, :]  # [B, 1, 1, T]
+    grouped = x.reshape(batch, groups, channels // groups, time)
+    count = weights.sum(dim=-1, keepdim=True) * (channels // groups)
+    mean = (grouped * weights).sum(dim=(2, 3), keepdim=True) / count
+    var = (((grouped - mean) * weights) ** 2).sum(
+        dim=(2, 3), keepdim=True
+    ) / count
+    normed = ((grouped - mean) * torch.rsqrt(var + norm.eps)).reshape(
+        batch, channels, time
+    )
+    if norm.affine:
+        normed = normed * norm.weight[None, :, None] + norm.bias[None, :, None]
+    return normed
 
 
 def has_group_norm_frontend(model):

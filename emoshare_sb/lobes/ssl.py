@@ -9,7 +9,14 @@ matters for emotion work:
 * waveform normalisation, and the GroupNorm front-end of Base models, use
   only the valid samples of each padded clip, so a clip encodes the same
   alone or in any batch;
-* one hidden layer, the last one, or all of them can be returned.
+* one hidden layer, several, the last one, or all of them can be returned,
+  and the encoder stops at the highest layer read
+  (:mod:`emoshare_sb.lobes.early_exit`): with ``layer=20`` of a 24-layer
+  model the last four layers are not run, with bit-identical features;
+* an unpadded batch (one clip, or clips of equal length) is encoded without
+  an attention mask (the same values, less work);
+* the attention kernel is chosen per machine
+  (:func:`emoshare_sb.utils.cpu.choose_attention`, logged).
 
 Authors
  * emoshare_sb contributors 2026
@@ -23,8 +30,15 @@ from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.lobes import relative_frame_lengths
+from emoshare_sb.lobes.early_exit import (
+    first_layers,
+    hidden_state_request,
+    highest_layer,
+    normalise_layers,
+)
 from emoshare_sb.lobes.padding import padding_invariant
 from emoshare_sb.training.hparams import HparamsError
+from emoshare_sb.utils.cpu import choose_attention
 
 logger = get_logger(__name__)
 
@@ -44,15 +58,20 @@ class SSLEncoder(Wav2Vec2):
         If True the encoder is not trained and stays in eval mode.
     freeze_feature_extractor : bool
         When fine-tuning, keep the convolutional feature extractor frozen.
-    layer : int, "all" or None
+    layer : int, list of int, "all" or None
         ``None`` returns the last hidden state ``[B, T, C]``; an int ``k``
         returns hidden state ``k`` (0 is the projected CNN output, ``L`` the
-        last transformer layer; negative counts from the end); ``"all"``
-        returns every hidden state stacked as ``[L + 1, B, T, C]``. With
-        transformers 5, hidden state ``L`` of pre-norm (large) models is taken
-        before the encoder's final layer norm, which the default applies.
+        last transformer layer; negative counts from the end); a list of
+        ints returns those hidden states stacked as ``[len, B, T, C]``;
+        ``"all"`` returns every hidden state stacked as ``[L + 1, B, T, C]``.
+        With transformers 5, hidden state ``L`` of pre-norm (large) models is
+        taken before the encoder's final layer norm, which the default
+        applies. Layers above the highest one selected are not run.
     output_norm : bool
         Apply a (non-affine) layer norm to the returned features.
+    attention : str
+        ``"auto"`` (:func:`~emoshare_sb.utils.cpu.choose_attention`: the
+        fastest exact kernel for the device), ``"sdpa"`` or ``"eager"``.
 
     Example
     -------
@@ -82,6 +101,7 @@ class SSLEncoder(Wav2Vec2):
         freeze_feature_extractor=True,
         layer=None,
         output_norm=False,
+        attention="auto",
     ):
         check_ssl_source(source)
         with explain_load_errors(source):
@@ -95,6 +115,7 @@ class SSLEncoder(Wav2Vec2):
             )
         num_hidden = self.model.config.num_hidden_layers + 1
         check_layer(layer, num_hidden, source)
+        choose_attention(requested=attention)  # validates the option
         # The SpecAugment mask embedding is never used here (spec augment is
         # off): trainable, it would leave DDP waiting for its gradient.
         if getattr(self.model, "masked_spec_embed", None) is not None:
@@ -103,6 +124,39 @@ class SSLEncoder(Wav2Vec2):
         self.num_layers = num_hidden
         self.source = source
         self.output_size = self.model.config.hidden_size
+        self.attention = attention
+        self._attention_device = None
+
+    def layers_run(self):
+        """How many transformer layers a forward pass runs (the highest one read).
+
+        Returns
+        -------
+        int
+            ``L`` for the last layer or all of them, ``k`` for hidden state
+            ``k`` (at least 1: HuggingFace records hidden state 0 as the
+            first layer's input).
+        """
+        return max(highest_layer(self.layer, self.num_layers), 1)
+
+    def use_attention_for(self, device):
+        """Sets the attention kernel for ``device`` (once per device type).
+
+        Arguments
+        ---------
+        device : torch.device
+            Where the forward pass runs.
+        """
+        if self._attention_device == device.type:
+            return
+        self._attention_device = device.type
+        choice = choose_attention(device, self.attention)
+        if self.model.config._attn_implementation == choice:
+            return
+        try:
+            self.model.set_attn_implementation(choice)
+        except (ValueError, AttributeError):  # e.g. WavLM: its own attention
+            pass
 
     def override_config(self, config):
         """Disables LayerDrop, so every forward pass yields every hidden state.
@@ -179,6 +233,7 @@ class SSLEncoder(Wav2Vec2):
         torch.Tensor
             ``[B, T, C]``, or ``[L + 1, B, T, C]`` with ``layer="all"``.
         """
+        self.use_attention_for(wav.device)
         if wav_lens is None:
             wav_lens = torch.ones(wav.shape[0], device=wav.device)
         num_samples = torch.round(wav_lens * wav.shape[1]).long()
@@ -188,18 +243,28 @@ class SSLEncoder(Wav2Vec2):
         )
         if self.normalize_wav:
             wav = masked_normalize(wav, mask)
-        with padding_invariant(self.model):
+        # Without padding the mask changes nothing: skip the mask work.
+        padded = torch.onnx.is_in_onnx_export() or bool(
+            (num_samples < wav.shape[1]).any()
+        )  # an exported graph serves padded batches
+        layer = normalise_layers(self.layer, self.num_layers)
+        with (
+            padding_invariant(self.model),
+            first_layers(self.model.encoder, self.layers_run()),
+        ):
             out = self.model(
                 wav,
-                attention_mask=mask.long(),
-                output_hidden_states=self.output_all_hiddens,
+                attention_mask=mask.long() if padded else None,
+                output_hidden_states=hidden_state_request(layer),
             )
-        if self.layer is None:
+        if layer is None:
             feats = out.last_hidden_state
-        elif self.layer == "all":
+        elif layer == "all":
             feats = torch.stack(list(out.hidden_states), dim=0)
+        elif isinstance(layer, int):
+            feats = out.hidden_states[layer]
         else:
-            feats = out.hidden_states[self.layer]
+            feats = torch.stack([out.hidden_states[i] for i in layer], dim=0)
         if self.output_norm:
             feats = torch.nn.functional.layer_norm(feats, feats.shape[-1:])
         return feats
@@ -239,7 +304,7 @@ def check_layer(layer, num_hidden, source):
 
     Arguments
     ---------
-    layer : int, "all" or None
+    layer : int, list of int, "all" or None
         The requested hidden state(s).
     num_hidden : int
         Hidden states the encoder yields (layers + 1).
@@ -259,15 +324,22 @@ def check_layer(layer, num_hidden, source):
     ...
     emoshare_sb.training.hparams.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
     """
-    if isinstance(layer, int) and not -num_hidden <= layer < num_hidden:
+    if isinstance(layer, list | tuple) and layer:
+        indices = list(layer)
+    elif layer is None or layer == "all" or isinstance(layer, int):
+        indices = [layer] if isinstance(layer, int) else []
+    else:
+        indices = [None]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
         raise HparamsError(
-            f"layer={layer} is out of range: '{source}' has {num_hidden} "
-            f"hidden states (0..{num_hidden - 1})"
+            f"layer must be an int, a list of ints, 'all' or None, got {layer!r}"
         )
-    if layer is not None and not isinstance(layer, int) and layer != "all":
-        raise HparamsError(
-            f"layer must be an int, 'all' or None, got {layer!r}"
-        )
+    for index in indices:
+        if not -num_hidden <= index < num_hidden:
+            raise HparamsError(
+                f"layer={index} is out of range: '{source}' has {num_hidden} "
+                f"hidden states (0..{num_hidden - 1})"
+            )
 
 
 # What a model folder must hold, each with a test on a file name.

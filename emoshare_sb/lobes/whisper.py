@@ -26,6 +26,10 @@ SSL encoder for Whisper's by changing the encoder alone. What it changes:
   (its dropout, if the config sets any, stays active); here a frozen encoder
   stays in eval mode, and LayerDrop is disabled so every forward pass yields
   every hidden state.
+* **Only the layers that are read.** With ``layer=k`` the encoder runs its
+  first ``k`` layers and skips the final layer norm
+  (:mod:`emoshare_sb.lobes.early_exit`); the features are bit-identical to
+  hidden state ``k`` of the full pass.
 
 **Cost.** Every clip costs a full 30 s forward pass, whatever its length:
 1500 frames per clip and per layer (attention over 1500 x 1500 pairs). For
@@ -48,6 +52,12 @@ import torch
 from speechbrain.integrations.huggingface.whisper import Whisper
 
 from emoshare_sb.lobes import relative_frame_lengths
+from emoshare_sb.lobes.early_exit import (
+    first_layers,
+    hidden_state_request,
+    highest_layer,
+    normalise_layers,
+)
 from emoshare_sb.lobes.ssl import (
     check_layer,
     check_ssl_source,
@@ -71,13 +81,15 @@ class WhisperEncoder(Whisper):
         Where hub downloads are cached.
     freeze : bool
         If True the encoder is not trained and stays in eval mode.
-    layer : int, "all" or None
+    layer : int, list of int, "all" or None
         ``None`` returns the last hidden state ``[B, T, C]`` (after the
         encoder's final layer norm); an int ``k`` returns hidden state ``k``
         (0 is the convolutional front-end plus positional embeddings, ``L``
         the last layer, which in Whisper includes the final layer norm;
-        negative counts from the end); ``"all"`` returns every hidden state
-        stacked as ``[L + 1, B, T, C]``.
+        negative counts from the end); a list of ints returns those stacked
+        as ``[len, B, T, C]``; ``"all"`` returns every hidden state stacked
+        as ``[L + 1, B, T, C]``. Layers above the highest one read are not
+        run.
     sampling_rate : int
         Sample rate of the input (Whisper expects 16 kHz).
 
@@ -276,15 +288,7 @@ class WhisperEncoder(Whisper):
         mel = self.log_mel_spectrogram(
             wavs.reshape(batch * num_windows, self._n_samples)
         )
-        out = self.model.encoder(
-            mel, output_hidden_states=self.layer is not None
-        )
-        if self.layer is None:
-            feats = out.last_hidden_state
-        elif self.layer == "all":
-            feats = torch.stack(list(out.hidden_states), dim=0)
-        else:
-            feats = out.hidden_states[self.layer]
+        feats = self.encode_mel(mel)
 
         # [..., B * windows, frames, C] -> [..., B, windows * frames, C]
         feats = feats.reshape(*feats.shape[:-3], batch, -1, feats.shape[-1])
@@ -296,6 +300,49 @@ class WhisperEncoder(Whisper):
             < valid_frames[:, None]
         )
         return feats.masked_fill(~valid.unsqueeze(-1), 0.0)
+
+    def layers_run(self):
+        """How many encoder layers a forward pass runs (the highest one read).
+
+        Returns
+        -------
+        int
+        """
+        return highest_layer(self.layer, self.num_layers)
+
+    def encode_mel(self, mel):
+        """Runs the encoder up to the highest layer read; returns the selection.
+
+        Hidden state ``k < L`` is the output of layer ``k - 1``: the encoder
+        runs ``k`` layers without its final layer norm and returns it as
+        ``last_hidden_state`` (no hidden states recorded). Hidden state ``L``
+        is the last hidden state (after the norm).
+
+        Arguments
+        ---------
+        mel : torch.Tensor
+            ``[N, n_mels, 3000]`` log-mel windows.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, frames, C]`` or ``[len, N, frames, C]``.
+        """
+        encoder = self.model.encoder
+        layer = normalise_layers(self.layer, self.num_layers)
+        last = self.num_layers - 1
+        run = self.layers_run()
+        if layer is None or layer == last:
+            return encoder(mel).last_hidden_state
+        if isinstance(layer, int):
+            with first_layers(encoder, run, drop_final_norm=True):
+                return encoder(mel).last_hidden_state
+        run = max(run, 1)  # hidden state 0 is recorded as layer 0's input
+        with first_layers(encoder, run, drop_final_norm=run < last):
+            out = encoder(mel, output_hidden_states=hidden_state_request(layer))
+        if layer == "all":
+            return torch.stack(list(out.hidden_states), dim=0)
+        return torch.stack([out.hidden_states[i] for i in layer], dim=0)
 
     def num_frames(self, num_samples, max_frames):
         """Valid frames of clips of ``num_samples`` samples: one per started 320.

@@ -47,6 +47,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.lobes import feature_lengths
+from emoshare_sb.training.feature_cache.extraction import encode_padded_bounded
 from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
@@ -140,8 +141,15 @@ class EmotionBrain(sb.Brain):
             }
         return optimizers
 
-    def encode(self, wavs, wav_lens):
+    def encode(self, wavs, wav_lens, max_seconds=None, sample_rate=16000):
         """Runs the encoder, without autograd unless the encoder is being trained.
+
+        With ``max_seconds`` (evaluation: the YAML's
+        ``max_eval_batch_seconds``) a padded batch larger than that goes
+        through the encoder in pieces of at most ``max_seconds`` of padded
+        audio (:func:`~emoshare_sb.training.feature_cache.encode_padded_bounded`),
+        so memory is bounded whatever the clip lengths; smaller batches are
+        encoded exactly as without it.
 
         Arguments
         ---------
@@ -149,6 +157,11 @@ class EmotionBrain(sb.Brain):
             ``[B, samples]`` padded waveforms.
         wav_lens : torch.Tensor
             ``[B]`` relative lengths.
+        max_seconds : float, optional
+            Bound on padded audio per encoder pass (not while training the
+            encoder); None or 0: no bound.
+        sample_rate : int
+            Of ``wavs``.
 
         Returns
         -------
@@ -159,6 +172,15 @@ class EmotionBrain(sb.Brain):
         """
         if self.encoder_is_updated():
             features = self.modules.encoder(wavs, wav_lens)
+        elif max_seconds:
+            with torch.no_grad():
+                return encode_padded_bounded(
+                    self.modules.encoder,
+                    wavs,
+                    wav_lens,
+                    max_seconds,
+                    sample_rate,
+                )
         else:
             with torch.no_grad():
                 features = self.modules.encoder(wavs, wav_lens)

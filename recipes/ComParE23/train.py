@@ -73,13 +73,24 @@ class EmotionShareBrain(EmotionBrain):
             windows, window_lens, owners = split_into_windows(
                 wavs, wav_lens, window, hop
             )
-            window_predictions = self.predict(windows, window_lens)
+            window_predictions = self.predict(windows, window_lens, stage)
             return average_by_owner(window_predictions, owners, wavs.shape[0])
-        return self.predict(wavs, wav_lens)
+        return self.predict(wavs, wav_lens, stage)
 
-    def predict(self, wavs, wav_lens):
-        """Encodes the padded waveforms, pools the valid frames, predicts shares."""
-        features, feature_lens = self.encode(wavs, wav_lens)
+    def predict(self, wavs, wav_lens, stage):
+        """Encodes the padded waveforms, pools the valid frames, predicts shares.
+
+        At evaluation at most ``max_eval_batch_seconds`` of padded audio go
+        through the encoder at once.
+        """
+        features, feature_lens = self.encode(
+            wavs,
+            wav_lens,
+            max_seconds=None
+            if stage == sb.Stage.TRAIN
+            else self.hparams.max_eval_batch_seconds,
+            sample_rate=self.hparams.sample_rate,
+        )
         embeddings = self.modules.pooling(features, feature_lens)
         return self.modules.head(embeddings)
 

@@ -85,7 +85,16 @@ class IEMOCAPEmotionBrain(EmotionBrain):
         """Encodes the padded waveforms, pools the valid frames, returns log-probabilities."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        features, feature_lens = self.encode(wavs, wav_lens)
+        # At evaluation at most max_eval_batch_seconds of padded audio go
+        # through the encoder at once (a long clip does not pad the batch).
+        features, feature_lens = self.encode(
+            wavs,
+            wav_lens,
+            max_seconds=None
+            if stage == sb.Stage.TRAIN
+            else self.hparams.max_eval_batch_seconds,
+            sample_rate=self.hparams.sample_rate,
+        )
         embeddings = self.modules.pooling(features, feature_lens)
         return self.modules.head(embeddings)
 
