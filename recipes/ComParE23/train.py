@@ -35,6 +35,7 @@ from emoshare_sb.metrics.regression import (
 )
 from emoshare_sb.training.batching import dataloader_options
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
 from emoshare_sb.training.hparams import (
     HparamsError,
@@ -320,6 +321,7 @@ def write_outputs(hparams, results):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
     with (

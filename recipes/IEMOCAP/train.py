@@ -57,6 +57,7 @@ from emoshare_sb.metrics.classification import (
 )
 from emoshare_sb.metrics.regression import PredictionCollector
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
@@ -579,4 +580,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])

@@ -42,7 +42,6 @@ from train import (
     check_options,
     format_folds_table,
     log_to,
-    overrides_as_dict,
     read_fold_plan,
     score_split,
     summarise_folds,
@@ -50,10 +49,12 @@ from train import (
 )
 
 from emoshare_sb.data.iemocap import SPLITS
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     check_overrides,
     exit_on_user_error,
     load_hparams,
+    resolve_encoder_widths,
 )
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
 from emoshare_sb.utils.io import atomic_write, write_json
@@ -168,7 +169,8 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     debug = run_opts.get("debug", False)
     with exit_on_user_error():
-        overrides = overrides_as_dict(overrides)
+        # As a dict (these YAMLs have no encoder width to resolve).
+        overrides = resolve_encoder_widths(hparams_file, overrides)
         check_overrides(hparams_file, overrides)
         test_sessions, output_folder = read_fold_plan(hparams_file, overrides)
         sb.create_experiment_directory(
@@ -185,4 +187,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])

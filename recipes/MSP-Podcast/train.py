@@ -49,6 +49,7 @@ from emoshare_sb.nnet.distribution_losses import (
     soft_cross_entropy,
 )
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
@@ -692,6 +693,7 @@ def _json_safe(value):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
     with (

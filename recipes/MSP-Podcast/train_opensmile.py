@@ -39,15 +39,20 @@ from speechbrain.utils.logger import get_logger
 # The SSL recipe beside this script: one place for the scores and the files.
 from train import (
     _json_safe,
+    available_splits,
     format_results_table,
-    prepared_splits,
     score_split,
     write_predictions,
 )
 
-from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
+from emoshare_sb.data.msp_podcast import (
+    MSP_CLASS_CODES,
+    MSP_CLASS_NAMES,
+    MSP_SPLITS,
+)
 from emoshare_sb.metrics.classification import averaged_scores, best_classes
 from emoshare_sb.metrics.regression import ccc_per_column
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     exit_on_user_error,
@@ -184,7 +189,12 @@ def main(argv):
             overrides=overrides,
         )
         hparams["prepare_data"]()
-        splits = prepared_splits(hparams["save_folder"])
+        save_folder = hparams["save_folder"]
+        # The manifests the last data preparation wrote (as read_split reads).
+        splits = available_splits(
+            {s: os.path.join(save_folder, f"{s}.csv") for s in MSP_SPLITS},
+            save_folder,
+        )
         missing = [s for s in ("train", "valid") if s not in splits]
         if missing:
             raise HparamsError(
@@ -239,4 +249,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])
