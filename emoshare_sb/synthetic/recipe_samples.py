@@ -154,3 +154,9 @@ def write_table(compare23_corpus, path):
                     }
                 )
     write_csv(path, rows, ["path", "speaker", "split", *TABLE_TARGETS.values()])
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("recipe_samples")
