@@ -103,6 +103,8 @@ def test_package_writes_every_small_layout_at_once(tmp_path, capsys):
     )
     # Each says where it wrote and how to run a recipe on it.
     assert "recipes/MSP-Podcast/train.py" in out
+    # The encoder written in the same command is the one the commands use.
+    assert f"--ssl_source {root / 'wavlm'} --ssl_layer 1" in out
     assert "recipes/IEMOCAP/train.py" in out
     assert "--table " + str(root / "table" / "table.csv") in out
 

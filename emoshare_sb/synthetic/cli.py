@@ -7,7 +7,7 @@ several may be given at once). Each generator's module also runs on its own
 with the folder as its argument, e.g. ``python -m
 emoshare_sb.synthetic.msp_podcast demo/msp --layout v2.0``; ``--help``
 lists its options. Each prints what it wrote and the command that runs a
-recipe on it.
+recipe on it (with the folder of ``--ssl`` as the encoder when given).
 
 Authors
  * emoshare_sb contributors 2026
@@ -19,6 +19,8 @@ import os
 
 from emoshare_sb.synthetic.encoders import _SSL_FAMILIES
 
+# In the printed recipe commands: the encoder folder (--ssl's when given).
+ENCODER = "<encoder folder>"
 # Every generator option, defined once; each generator picks its own.
 OPTIONS = {
     "n_train": dict(type=int, default=200, help="training clips"),
@@ -70,7 +72,7 @@ def _compare23(folder, args):
     return (
         f"ComParE 2023 layout corpus (tones) written to {folder}\n"
         "  run: python recipes/ComParE23/train.py hparams/hubert_attn.yaml "
-        f"--data_folder {folder} --ssl_source <tiny hubert (--ssl)>"
+        f"--data_folder {folder} --ssl_source {ENCODER}"
     )
 
 
@@ -98,7 +100,7 @@ def _msp_podcast(folder, args):
         f"MSP-Podcast {args.layout} layout corpus written to {folder}\n"
         "  run: python recipes/MSP-Podcast/train.py "
         f"hparams/msp_wavlm_tcgru.yaml --data_folder {folder} "
-        "--ssl_source <tiny wavlm (--ssl --family wavlm)> --ssl_layer 1"
+        f"--ssl_source {ENCODER} --ssl_layer 1"
     )
 
 
@@ -112,8 +114,8 @@ def _iemocap(folder, args):
         f"IEMOCAP release layout corpus written to {folder}\n"
         "  run: python recipes/IEMOCAP/train.py "
         f"hparams/iemocap_hubert_wav2vec2_early_ecapa.yaml --data_folder "
-        f"{folder} --hubert_source <tiny hubert> --wav2vec2_source "
-        "<tiny wav2vec2> --test_sessions [1]"
+        f"{folder} --hubert_source {ENCODER} --wav2vec2_source {ENCODER} "
+        "--test_sessions [1]"
     )
 
 
@@ -135,7 +137,7 @@ def _table(folder, args):
         "  run: python recipes/ComParE23/train.py "
         f"hparams/table_regression_example.yaml --table {table} "
         "--emotions '[calm, tired]' --split_column split "
-        "--ssl_source <tiny hubert>"
+        f"--ssl_source {ENCODER}"
     )
 
 
@@ -250,7 +252,8 @@ def main(argv=None):
     if not chosen:
         parser.error("nothing to write: give at least one folder option")
     for generator in chosen:
-        print(generator.write(getattr(args, generator.name), args))
+        text = generator.write(getattr(args, generator.name), args)
+        print(text.replace(ENCODER, args.ssl) if args.ssl else text)
 
 
 def generator_main(name, argv=None):
