@@ -226,6 +226,22 @@ def _attention_with_float_mask(original, num_heads):
     keys, as torch itself would add it), and no separate mask is passed."""
 
     def attention(hidden_states, attention_mask, gated_position_bias):
+        """WavLM's attention, with the padding inside the float bias.
+
+        Arguments
+        ---------
+        hidden_states : torch.Tensor
+            ``[B, T, C]``.
+        attention_mask : torch.Tensor or None
+            ``[B, T]``, 1 at valid frames.
+        gated_position_bias : torch.Tensor
+            ``[B * heads, T, T]``.
+
+        Returns
+        -------
+        tuple
+            What the wrapped method returns.
+        """
         if attention_mask is not None:
             padded = attention_mask.ne(1)  # [B, T] True at padded frames
             batch, time = padded.shape

@@ -30,6 +30,18 @@ class _DropTorchvisionNotice(logging.Filter):
     """Drops SpeechBrain's notice that image samples cannot be saved."""
 
     def filter(self, record):
+        """False for the torchvision notice.
+
+        Arguments
+        ---------
+        record : logging.LogRecord
+            A record of the train logger's module.
+
+        Returns
+        -------
+        bool
+            Whether to keep the record.
+        """
         return not str(record.msg).startswith(TORCHVISION_MESSAGE)
 
 
@@ -37,6 +49,18 @@ class _DropShellOutput(logging.Filter):
     """Drops the DEBUG record of a shell command's output (``pip freeze``)."""
 
     def filter(self, record):
+        """False for DEBUG records (a command's output).
+
+        Arguments
+        ---------
+        record : logging.LogRecord
+            A record of ``run_shell``.
+
+        Returns
+        -------
+        bool
+            Whether to keep the record.
+        """
         return record.levelno > logging.DEBUG
 
 
