@@ -293,8 +293,11 @@ def float_padding_masks(model):
     >>> model = transformers.WavLMModel(config).eval()
     >>> wavs, mask = torch.randn(2, 8000), torch.ones(2, 8000, dtype=torch.long)
     >>> mask[1, 4000:] = 0
-    >>> with torch.no_grad():
+    >>> with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
     ...     before = model(wavs, attention_mask=mask).last_hidden_state
+    >>> any("mismatched key_padding_mask" in str(w.message) for w in caught)
+    True
     >>> with (
     ...     torch.no_grad(),
     ...     float_padding_masks(model),
