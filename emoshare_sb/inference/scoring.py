@@ -1,0 +1,174 @@
+"""Scoring decoded clips: sliding-window pieces, batched forward passes, speech-only windows.
+
+A clip is cut into the windows of :func:`~emoshare_sb.inference.windows.window_starts`
+(one piece when it is no longer than the window, or when windows are off).
+Pieces of many clips go through the model ``batch_size`` at a time, padded
+only to the longest piece of their batch, so memory is bounded however long
+the recordings are, and clips sorted by length are padded little.
+
+With voice activity detection (:mod:`emoshare_sb.data.vad`), windows stay
+on the recording's own timeline, but a window is scored on its speech
+samples only; a window with less than ``MIN_SPEECH_SECONDS`` of speech is
+marked silent and not scored, and the clip's summary is the mean over the
+scored windows (none when the clip holds no speech).
+
+Authors
+ * emoshare_sb contributors 2026
+"""
+
+import dataclasses
+
+import torch
+
+from emoshare_sb.inference.windows import window_starts
+
+# A window with less speech than this (seconds) is silent: the SSL
+# front-ends need a few hundred samples, and a burst this short carries no
+# emotion the model can read.
+MIN_SPEECH_SECONDS = 0.25
+
+
+@dataclasses.dataclass
+class Piece:
+    """One window of one clip.
+
+    Attributes
+    ----------
+    owner : int
+        Index of the clip.
+    start, end : int
+        Window bounds in samples, on the clip's timeline.
+    samples : torch.Tensor or None
+        ``[n]`` the samples scored (all of the window, or its speech);
+        None for a silent window, which is not scored.
+    speech : int or None
+        Speech samples in the window (None without voice activity detection).
+    """
+
+    owner: int
+    start: int
+    end: int
+    samples: torch.Tensor = None
+    speech: int = None
+
+
+def cut_pieces(signals, window, hop, speech_masks=None, min_speech=0):
+    """Cuts clips into the pieces a model scores.
+
+    Arguments
+    ---------
+    signals : list of torch.Tensor
+        ``[samples]`` clips.
+    window, hop : int or None
+        Window and hop in samples; None scores each clip whole.
+    speech_masks : list of torch.Tensor, optional
+        ``[samples]`` bool per clip: score only the speech samples of each
+        window, and mark windows with fewer than ``min_speech`` silent.
+    min_speech : int
+        See ``speech_masks``.
+
+    Returns
+    -------
+    list of Piece
+        In clip order, then window order.
+
+    Example
+    -------
+    >>> pieces = cut_pieces([torch.ones(10), torch.ones(3)], 4, 4)
+    >>> [(p.owner, p.start, p.end) for p in pieces]
+    [(0, 0, 4), (0, 4, 8), (0, 6, 10), (1, 0, 3)]
+    >>> mask = torch.tensor([True] * 3 + [False] * 7)
+    >>> pieces = cut_pieces([torch.ones(10)], 4, 4, [mask], min_speech=2)
+    >>> [(p.speech, p.samples is None) for p in pieces]
+    [(3, False), (0, True), (0, True)]
+    """
+    pieces = []
+    for owner, signal in enumerate(signals):
+        length = signal.shape[0]
+        if window is None:
+            bounds = [(0, length)]
+        else:
+            bounds = [
+                (start, min(start + window, length))
+                for start in window_starts(length, window, hop or window)
+            ]
+        for start, end in bounds:
+            samples = signal[start:end]
+            speech = None
+            if speech_masks is not None:
+                mask = speech_masks[owner][start:end]
+                speech = int(mask.sum())
+                samples = (
+                    samples[mask] if speech >= max(min_speech, 1) else None
+                )
+            pieces.append(Piece(owner, start, end, samples, speech))
+    return pieces
+
+
+def predict_pieces(model, pieces, batch_size):
+    """Runs the model on the scored pieces, ``batch_size`` at a time.
+
+    Arguments
+    ---------
+    model : callable
+        ``model(wavs, wav_lens) -> [B, D]`` (an inference interface).
+    pieces : list of Piece
+        From :func:`cut_pieces`; silent ones (``samples`` None) are skipped.
+    batch_size : int
+        Pieces per forward pass.
+
+    Returns
+    -------
+    list of torch.Tensor or None
+        ``[D]`` prediction per piece, None for a silent one.
+
+    Example
+    -------
+    >>> head = lambda wavs, lens: torch.stack([wavs.sum(1), lens], 1)
+    >>> out = predict_pieces(head, cut_pieces([torch.ones(6)], 4, 2), 8)
+    >>> [row.tolist() for row in out]
+    [[4.0, 1.0], [4.0, 1.0]]
+    """
+    scored = [index for index, p in enumerate(pieces) if p.samples is not None]
+    predictions = [None] * len(pieces)
+    with torch.inference_mode():
+        for first in range(0, len(scored), batch_size):
+            chunk = scored[first : first + batch_size]
+            width = max(pieces[i].samples.shape[0] for i in chunk)
+            batch = pieces[chunk[0]].samples.new_zeros(len(chunk), width)
+            for row, index in enumerate(chunk):
+                samples = pieces[index].samples
+                batch[row, : samples.shape[0]] = samples
+            lens = torch.tensor(
+                [pieces[i].samples.shape[0] / width for i in chunk],
+                device=batch.device,
+            )
+            for index, row in zip(chunk, model(batch, lens), strict=True):
+                predictions[index] = row
+    return predictions
+
+
+def mean_prediction(rows):
+    """The mean of the non-None prediction rows, or None when all are None.
+
+    Arguments
+    ---------
+    rows : list of torch.Tensor or None
+        ``[D]`` rows.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``[D]``.
+
+    Example
+    -------
+    >>> mean_prediction([torch.tensor([1.0]), None, torch.tensor([3.0])])
+    tensor([2.])
+    >>> mean_prediction([None]) is None
+    True
+    """
+    rows = [row for row in rows if row is not None]
+    if not rows:
+        return None
+    return torch.stack(rows).mean(0)
