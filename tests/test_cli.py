@@ -391,3 +391,77 @@ def test_batched_decoding_in_workers_gives_the_files_own_predictions(
             assert float(row[emotion]) == pytest.approx(
                 alone[emotion], abs=1e-5
             )
+
+
+@pytest.fixture(scope="module")
+def speech_and_silence(tmp_path_factory):
+    """4 s of silence, an espeak-ng sentence, 4 s of silence; and 5 s of silence."""
+    import torch
+    import torchaudio
+
+    from emoshare_sb.synthetic.speech import speak
+
+    wav, rate = speak("Hello, this is a short test of the speech detector.")
+    speech = torchaudio.functional.resample(torch.from_numpy(wav), rate, 16000)
+    silence = torch.zeros(4 * 16000)
+    folder = tmp_path_factory.mktemp("vad")
+    path = folder / "talk.wav"
+    signal = torch.cat([silence, speech, silence]).numpy()
+    soundfile.write(path, signal, 16000, subtype="FLOAT")
+    soundfile.write(folder / "quiet.wav", np.zeros(5 * 16000), 16000)
+    return path, folder / "quiet.wav", len(signal) / 16000
+
+
+def test_vad_scores_speech_only_on_the_original_timeline(
+    model_folder, speech_and_silence, tmp_path
+):
+    """14.3: windows cover the whole recording; those without speech are
+    marked silent and not scored; the clip is the mean of the scored ones,
+    each scored on its speech samples only."""
+    from emoshare_sb.data.vad import speech_mask
+
+    talk, quiet, seconds = speech_and_silence
+    output = tmp_path / "vad.csv"
+    arguments = ["-m", model_folder, str(talk), str(quiet), "-o", str(output)]
+    window = ["--window", "2", "--hop", "2", "--no_progress"]
+    assert main(arguments + window + ["--vad"]) == 0
+    rows = read_rows(output)
+    assert list(rows[0])[:6] == ["file", "segment", "start", "end"] + [
+        "speech",
+        "silent",
+    ]
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(row["file"].rsplit("/", 1)[-1], []).append(row)
+    summary, *windows = by_file["talk.wav"]
+    # The original timeline: 2 s windows from 0, the last aligned to the end.
+    assert float(windows[0]["start"]) == 0.0
+    assert float(windows[-1]["end"]) == pytest.approx(seconds, abs=1e-3)
+    silent = [w for w in windows if w["silent"] == "1"]
+    scored = [w for w in windows if w["silent"] == "0"]
+    assert silent and scored
+    # The leading and trailing seconds of silence are silent windows.
+    assert windows[0]["silent"] == "1" and windows[-1]["silent"] == "1"
+    assert all(w["Calm"] == "" and float(w["speech"]) < 0.25 for w in silent)
+    for emotion in EMOTIONS:
+        mean = np.mean([float(w[emotion]) for w in scored])
+        assert float(summary[emotion]) == pytest.approx(mean, abs=2e-6)
+    assert summary["silent"] == "0"
+    assert 0 < float(summary["speech"]) < seconds - 7.5
+    # A scored window is the model on the speech samples inside it.
+    model = load_model(model_folder, overrides={"window": 2.0, "hop": 2.0})
+    signal = model.load_audio(str(talk))
+    mask = speech_mask(signal, 16000)
+    first = scored[0]
+    start, end = (int(round(float(first[k]) * 16000)) for k in ("start", "end"))
+    piece = signal[start:end][mask[start:end]]
+    alone = model.predict_batch(piece)[0]
+    assert float(first["Calm"]) == pytest.approx(float(alone[0]), abs=2e-6)
+    # Without --vad every window is scored, silence included.
+    plain = tmp_path / "plain.csv"
+    assert main(arguments[:-1] + [str(plain)] + window) == 0
+    assert all(r["Calm"] != "" for r in read_rows(plain))
+    # A silent file: one silent summary row, no values, not a failure.
+    (quiet_row,) = by_file["quiet.wav"][:1]
+    assert quiet_row["silent"] == "1" and quiet_row["Calm"] == ""
+    assert quiet_row["error"] == "" and float(quiet_row["speech"]) == 0.0
