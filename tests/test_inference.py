@@ -298,8 +298,11 @@ def test_export_is_complete_or_absent(experiment, tmp_path):
 
 
 def test_bad_sources_are_explained(exported, tmp_path):
-    with pytest.raises(ValueError, match="not a folder"):
+    with pytest.raises(ValueError, match="nowhere' does not exist"):
         EmotionShareRegressor.from_hparams(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="not a folder"):
+        EmotionShareRegressor.from_hparams(tmp_path / "file")
     with pytest.raises(ValueError, match="not a model or experiment folder"):
         export_model(tmp_path, tmp_path / "out")
     with pytest.raises(ValueError, match="not a trained experiment folder"):
