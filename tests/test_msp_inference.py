@@ -158,7 +158,6 @@ def test_export_picks_the_msp_class_and_is_self_contained(experiment, exported):
     )
 
 
-@pytest.mark.parametrize("split", ["valid", "test1", "test3"])
 def assert_msp_close(predicted, expected):
     """Within the tolerance of ``assert_printed_close``; the 1-best class is
     the recipe's unless its two most probable classes are within it."""
@@ -169,6 +168,7 @@ def assert_msp_close(predicted, expected):
             assert predicted[clip][0] == values[0], clip
 
 
+@pytest.mark.parametrize("split", ["valid", "test1", "test3"])
 def test_exported_model_reproduces_the_recipe_predictions(
     model, experiment, split
 ):

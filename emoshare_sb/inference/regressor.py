@@ -34,6 +34,7 @@ from emoshare_sb.inference.scoring import (
     MIN_SPEECH_SECONDS,
     cut_pieces,
     mean_prediction,
+    one_torch_thread,
     predict_pieces,
 )
 from emoshare_sb.inference.windows import average_by_owner, split_into_windows
@@ -348,7 +349,10 @@ class EmotionShareRegressor(Pretrained):
         if vad:
             from emoshare_sb.data.vad import speech_mask
 
-            masks = [speech_mask(s.cpu(), rate).to(s.device) for s in signals]
+            with one_torch_thread():
+                masks = [
+                    speech_mask(s.cpu(), rate).to(s.device) for s in signals
+                ]
         pieces = self._cut(signals, masks)
         rows = predict_pieces(self, pieces, self.window_batch_size)
         results = []
