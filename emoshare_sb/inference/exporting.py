@@ -11,6 +11,7 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import contextlib
 import io
 import os
 import shutil
@@ -18,6 +19,7 @@ import tempfile
 
 from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from ruamel.yaml.tag import Tag
+from speechbrain.inference.interfaces import pretrained_from_hparams
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.inference.folders import (
@@ -36,7 +38,7 @@ from emoshare_sb.inference.folders import (
     is_experiment_folder,
 )
 from emoshare_sb.inference.safety import check_hparams_file
-from emoshare_sb.utils.io import write_json
+from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
@@ -242,3 +244,82 @@ def write_export(
         raise
     logger.info(f"Exported {experiment_folder} to {export_folder}")
     return export_folder
+
+
+def load_folder(
+    cls,
+    source,
+    hparams_file=HPARAMS_FILE,
+    overrides=None,
+    savedir=None,
+    trust_code=False,
+    **kwargs,
+):
+    """Loads an export or an experiment folder with ``cls``, checked first.
+
+    See :meth:`~emoshare_sb.inference.regressor.EmotionShareRegressor.from_hparams`.
+
+    Arguments
+    ---------
+    cls : type
+        The inference class.
+    source : str
+        The folder.
+    hparams_file : str
+        The inference YAML's name.
+    overrides : dict, optional
+        YAML overrides.
+    savedir : str, optional
+        Where to keep the generated YAML (experiment) or link files (export).
+    trust_code : bool
+        Skip the allow-list check.
+    **kwargs
+        For ``pretrained_from_hparams`` and the constructor.
+
+    Returns
+    -------
+    EmotionShareRegressor
+        The loaded model.
+    """
+    source = os.fspath(source)
+    if not os.path.exists(source):
+        raise ValueError(
+            f"the model folder '{source}' does not exist: give an exported "
+            "model folder or a trained experiment folder"
+        )
+    if not os.path.isdir(source):
+        raise ValueError(
+            f"'{source}' is not a folder: give an exported model folder or a "
+            "trained experiment folder (the recipe's --output_folder)"
+        )
+    overrides = dict(overrides or {})
+    if not is_experiment_folder(source):
+        path = os.path.join(source, hparams_file)
+        if not trust_code and os.path.isfile(path):
+            check_hparams_file(path)
+        overrides.setdefault("model_folder", os.path.abspath(source))
+        return pretrained_from_hparams(
+            cls,
+            source,
+            hparams_file,
+            overrides=overrides,
+            savedir=savedir,
+            **kwargs,
+        )
+    text = cls.inference_hparams(source, trust_code=trust_code)
+    overrides.setdefault(
+        "model_folder",
+        os.path.abspath(os.path.join(source, AVERAGED_FOLDER)),
+    )
+    with contextlib.ExitStack() as stack:
+        folder = savedir or stack.enter_context(tempfile.TemporaryDirectory())
+        with atomic_write(os.path.join(folder, hparams_file)) as handle:
+            handle.write(text)
+        return pretrained_from_hparams(
+            cls,
+            folder,
+            hparams_file,
+            overrides=overrides,
+            savedir=savedir,
+            **kwargs,
+        )

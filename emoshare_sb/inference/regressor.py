@@ -12,82 +12,30 @@ Authors
  * emoshare_sb contributors 2026
 """
 
-import contextlib
-import dataclasses
-import os
-import tempfile
-
 import torch
-from speechbrain.inference.interfaces import Pretrained, pretrained_from_hparams
+from speechbrain.inference.interfaces import Pretrained
 
 from emoshare_sb.data.audio import read_audio
-from emoshare_sb.inference.exporting import inference_yaml, write_export
+from emoshare_sb.inference.exporting import (
+    inference_yaml,
+    load_folder,
+    write_export,
+)
 from emoshare_sb.inference.folders import (
-    AVERAGED_FOLDER,
     DEFAULT_HOP,
     DEFAULT_WINDOW,
     HPARAMS_FILE,
-    is_experiment_folder,
 )
-from emoshare_sb.inference.safety import check_hparams_file
-from emoshare_sb.inference.scoring import (
+from emoshare_sb.inference.scoring import (  # noqa: F401 (public names)
     MIN_SPEECH_SECONDS,
+    FilePrediction,
+    WindowPredictions,
     cut_pieces,
-    mean_prediction,
-    one_torch_thread,
     predict_pieces,
+    score_signals,
 )
 from emoshare_sb.inference.windows import average_by_owner, split_into_windows
 from emoshare_sb.lobes import feature_lengths
-from emoshare_sb.utils.io import atomic_write
-
-
-@dataclasses.dataclass
-class WindowPredictions:
-    """Predictions of the sliding windows of a batch of clips.
-
-    Attributes
-    ----------
-    predictions : torch.Tensor
-        ``[W, D]`` one row per window.
-    owners : torch.Tensor
-        ``[W]`` index of the clip each window comes from.
-    starts, ends : torch.Tensor
-        ``[W]`` window bounds in seconds.
-    """
-
-    predictions: torch.Tensor
-    owners: torch.Tensor
-    starts: torch.Tensor
-    ends: torch.Tensor
-
-
-@dataclasses.dataclass
-class FilePrediction:
-    """The predictions for one audio file.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    duration : float
-        Seconds (after resampling to the model's rate).
-    summary : dict
-        ``{output name: value}`` for the whole clip (the mean over windows).
-    windows : list of dict
-        One ``{"start": s, "end": s, "values": {name: value}}`` per window;
-        a single window covers a clip no longer than the window length.
-        With voice activity detection each also has ``speech`` (seconds)
-        and ``silent`` (True: not scored, ``values`` None).
-    speech : float or None
-        Seconds of speech found (None without voice activity detection).
-    """
-
-    path: str
-    duration: float
-    summary: dict
-    windows: list
-    speech: float = None
 
 
 class EmotionShareRegressor(Pretrained):
@@ -342,48 +290,7 @@ class EmotionShareRegressor(Pretrained):
         list of FilePrediction
             One per clip.
         """
-        signals = [s.float().flatten().to(self.device) for s in signals]
-        paths = paths or [""] * len(signals)
-        rate = self.hparams.sample_rate
-        masks = None
-        if vad:
-            from emoshare_sb.data.vad import speech_mask
-
-            with one_torch_thread():
-                masks = [
-                    speech_mask(s.cpu(), rate).to(s.device) for s in signals
-                ]
-        pieces = self._cut(signals, masks)
-        rows = predict_pieces(self, pieces, self.window_batch_size)
-        results = []
-        for owner, (signal, path) in enumerate(
-            zip(signals, paths, strict=False)
-        ):
-            mine = [i for i, p in enumerate(pieces) if p.owner == owner]
-            summary = mean_prediction([rows[i] for i in mine])
-            windows = []
-            for i in mine:
-                window = {
-                    "start": pieces[i].start / rate,
-                    "end": pieces[i].end / rate,
-                    "values": None
-                    if rows[i] is None
-                    else self.to_dict(rows[i]),
-                }
-                if vad:
-                    window["speech"] = pieces[i].speech / rate
-                    window["silent"] = rows[i] is None
-                windows.append(window)
-            results.append(
-                FilePrediction(
-                    path=str(path),
-                    duration=signal.shape[0] / rate,
-                    summary=None if summary is None else self.to_dict(summary),
-                    windows=windows,
-                    speech=float(masks[owner].sum()) / rate if vad else None,
-                )
-            )
-        return results
+        return score_signals(self, signals, paths, vad)
 
     def score_file(self, path, vad=False):
         """Predicts a file, with the per-window predictions.
@@ -496,50 +403,9 @@ class EmotionShareRegressor(Pretrained):
         emoshare_sb.inference.safety.UnsafeHparamsError
             The YAML names a tag or target outside the allow-list.
         """
-        source = os.fspath(source)
-        if not os.path.exists(source):
-            raise ValueError(
-                f"the model folder '{source}' does not exist: give an exported "
-                "model folder or a trained experiment folder"
-            )
-        if not os.path.isdir(source):
-            raise ValueError(
-                f"'{source}' is not a folder: give an exported model folder or a "
-                "trained experiment folder (the recipe's --output_folder)"
-            )
-        overrides = dict(overrides or {})
-        if not is_experiment_folder(source):
-            path = os.path.join(source, hparams_file)
-            if not trust_code and os.path.isfile(path):
-                check_hparams_file(path)
-            overrides.setdefault("model_folder", os.path.abspath(source))
-            return pretrained_from_hparams(
-                cls,
-                source,
-                hparams_file,
-                overrides=overrides,
-                savedir=savedir,
-                **kwargs,
-            )
-        text = cls.inference_hparams(source, trust_code=trust_code)
-        overrides.setdefault(
-            "model_folder",
-            os.path.abspath(os.path.join(source, AVERAGED_FOLDER)),
+        return load_folder(
+            cls, source, hparams_file, overrides, savedir, trust_code, **kwargs
         )
-        with contextlib.ExitStack() as stack:
-            folder = savedir or stack.enter_context(
-                tempfile.TemporaryDirectory()
-            )
-            with atomic_write(os.path.join(folder, hparams_file)) as handle:
-                handle.write(text)
-            return pretrained_from_hparams(
-                cls,
-                folder,
-                hparams_file,
-                overrides=overrides,
-                savedir=savedir,
-                **kwargs,
-            )
 
     @classmethod
     def inference_hparams(

@@ -23,6 +23,55 @@ import torch
 
 from emoshare_sb.inference.windows import window_starts
 
+
+@dataclasses.dataclass
+class WindowPredictions:
+    """Predictions of the sliding windows of a batch of clips.
+
+    Attributes
+    ----------
+    predictions : torch.Tensor
+        ``[W, D]`` one row per window.
+    owners : torch.Tensor
+        ``[W]`` index of the clip each window comes from.
+    starts, ends : torch.Tensor
+        ``[W]`` window bounds in seconds.
+    """
+
+    predictions: torch.Tensor
+    owners: torch.Tensor
+    starts: torch.Tensor
+    ends: torch.Tensor
+
+
+@dataclasses.dataclass
+class FilePrediction:
+    """The predictions for one audio file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    duration : float
+        Seconds (after resampling to the model's rate).
+    summary : dict
+        ``{output name: value}`` for the whole clip (the mean over windows).
+    windows : list of dict
+        One ``{"start": s, "end": s, "values": {name: value}}`` per window;
+        a single window covers a clip no longer than the window length.
+        With voice activity detection each also has ``speech`` (seconds)
+        and ``silent`` (True: not scored, ``values`` None).
+    speech : float or None
+        Seconds of speech found (None without voice activity detection).
+    """
+
+    path: str
+    duration: float
+    summary: dict
+    windows: list
+    speech: float = None
+
+
 # A window with less speech than this (seconds) is silent: the SSL
 # front-ends need a few hundred samples, and a burst this short carries no
 # emotion the model can read.
@@ -199,3 +248,62 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def score_signals(model, signals, paths=None, vad=False):
+    """Predicts decoded clips together: :class:`FilePrediction` each.
+
+    See :meth:`~emoshare_sb.inference.regressor.EmotionShareRegressor.score_signals`.
+
+    Arguments
+    ---------
+    model : emoshare_sb.inference.regressor.EmotionShareRegressor
+        The interface (its ``forward``, ``to_dict``, windows and batch size).
+    signals : list of torch.Tensor
+        ``[samples]`` clips at the model's rate.
+    paths : list of str, optional
+        Their files.
+    vad : bool
+        Score only speech.
+
+    Returns
+    -------
+    list of FilePrediction
+        One per clip.
+    """
+    signals = [s.float().flatten().to(model.device) for s in signals]
+    paths = paths or [""] * len(signals)
+    rate = model.hparams.sample_rate
+    masks = None
+    if vad:
+        from emoshare_sb.data.vad import speech_mask
+
+        with one_torch_thread():
+            masks = [speech_mask(s.cpu(), rate).to(s.device) for s in signals]
+    pieces = model._cut(signals, masks)
+    rows = predict_pieces(model, pieces, model.window_batch_size)
+    results = []
+    for owner, (signal, path) in enumerate(zip(signals, paths, strict=False)):
+        mine = [i for i, p in enumerate(pieces) if p.owner == owner]
+        summary = mean_prediction([rows[i] for i in mine])
+        windows = []
+        for i in mine:
+            window = {
+                "start": pieces[i].start / rate,
+                "end": pieces[i].end / rate,
+                "values": None if rows[i] is None else model.to_dict(rows[i]),
+            }
+            if vad:
+                window["speech"] = pieces[i].speech / rate
+                window["silent"] = rows[i] is None
+            windows.append(window)
+        results.append(
+            FilePrediction(
+                path=str(path),
+                duration=signal.shape[0] / rate,
+                summary=None if summary is None else model.to_dict(summary),
+                windows=windows,
+                speech=float(masks[owner].sum()) / rate if vad else None,
+            )
+        )
+    return results
