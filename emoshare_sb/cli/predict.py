@@ -14,11 +14,23 @@ the mean over windows) followed, for multi-window files, by one row per
 window (``segment`` = 0, 1, ...). With ``--format json`` (or an output ending
 in ``.json``) each file is one object with its summary and every window.
 
-A file that cannot be scored (missing, corrupt, empty) is reported on
-stderr and in the output's ``error`` field, and the others are still scored;
-the exit status is then 1 (0 when all files were scored, 2 for usage errors).
-Output files are written atomically. The model runs on the CPU unless
-``--device`` says otherwise.
+A file that cannot be scored (missing, corrupt, empty, or a prediction
+that is not finite) is reported on stderr and in the output's ``error``
+field, and the others are still scored; the exit status is then 1 (0 when
+all files were scored, 2 for usage errors, all found before any file is
+scored: a missing model folder, ``--device cuda`` without a GPU, a
+non-finite ``--window``, an output path that is a folder). Two paths to the
+same file are scored once. Output files are written atomically. The model
+runs on the CPU unless ``--device`` says otherwise.
+
+Files are sorted by duration and decoded (down-mixed, resampled) in
+``--num_workers`` DataLoader worker processes; the windows of several files
+go through the model ``--batch_size`` at a time. ``--vad`` scores only the
+speech Silero VAD finds: windows stay on the recording's timeline, a window
+without speech is marked ``silent`` (columns ``speech`` and ``silent``) and
+not scored. A model folder's YAML is checked against an allow-list before it
+is evaluated (:mod:`emoshare_sb.inference.safety`); ``--trust-code`` loads a
+folder you wrote whatever it names.
 
 The model's inference class is found from the folder
 (:func:`emoshare_sb.inference.interfaces.load_model`), so the same command serves both
