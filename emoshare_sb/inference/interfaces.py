@@ -81,7 +81,7 @@ from emoshare_sb.inference.windows import (
 )
 from emoshare_sb.lobes import feature_lengths
 from emoshare_sb.metrics.classification import best_classes
-from emoshare_sb.utils.io import atomic_write, write_json
+from emoshare_sb.utils.io import atomic_write, make_temp_folder, write_json
 
 logger = get_logger(__name__)
 
@@ -733,7 +733,7 @@ class EmotionShareRegressor(Pretrained):
         # end, so an export is complete or absent.
         parent = os.path.dirname(export_folder)
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+        staging = make_temp_folder(parent, ".export-")
         try:
             with open(os.path.join(staging, HPARAMS_FILE), "w") as handle:
                 handle.write(text)

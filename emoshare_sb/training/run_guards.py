@@ -122,9 +122,7 @@ def read_plan(hparams_file, overrides):
         with open(hparams_file, encoding="utf-8") as handle:
             resolved = resolve_references(handle, overrides)
     except ValueError as error:  # a !PLACEHOLDER left unset
-        raise RunStartError(
-            " ".join(str(arg) for arg in error.args)
-        ) from error
+        raise RunStartError(" ".join(str(arg) for arg in error.args)) from error
     return dict(ruamel.yaml.YAML(typ="rt").load(resolved) or {})
 
 
@@ -157,7 +155,9 @@ def check_run_values(plan):
 
     Example
     -------
-    >>> check_run_values({"number_of_epochs": 2, "eval_window": 0, "eval_hop": 0})
+    >>> check_run_values(
+    ...     {"number_of_epochs": 2, "eval_window": 0, "eval_hop": 0}
+    ... )
     >>> check_run_values({"num_averaged_checkpoints": 0})
     Traceback (most recent call last):
     ...
@@ -324,7 +324,9 @@ def changed_hparams(saved_file, plan, ignore=()):
     Example
     -------
     >>> path = getfixture("tmpdir") / "hyperparams.yaml"
-    >>> _ = path.write_text("# Generated\\nlr: 0.001\\nbatch_size: 8\\n", "utf-8")
+    >>> _ = path.write_text(
+    ...     "# Generated\\nlr: 0.001\\nbatch_size: 8\\n", "utf-8"
+    ... )
     >>> changed_hparams(str(path), {"lr": 0.5, "batch_size": 8})
     ['lr: 0.001 -> 0.5']
     """
