@@ -62,6 +62,10 @@ class NonFiniteCheckpointError(DataPrepError):
     """
 
 
+class UnreadableCheckpointError(DataPrepError):
+    """A checkpoint whose files cannot be loaded (truncated or corrupt)."""
+
+
 def non_finite_meta(meta):
     """The keys of ``meta`` whose values are NaN or infinite numbers.
 
