@@ -463,6 +463,7 @@ class RunStart:
         script=None,
         ignore=(),
         lock=True,
+        compare=True,
     ):
         """Checks and locks the output folder; call just before writing into it.
 
@@ -479,6 +480,9 @@ class RunStart:
             Keys that may differ from the run's saved ``hyperparams.yaml``.
         lock : bool
             Whether to lock the folder (on the main process only).
+        compare : bool
+            Whether to compare with the run's saved ``hyperparams.yaml``
+            (not for a summary folder whose runs live in subfolders).
 
         Raises
         ------
@@ -494,7 +498,7 @@ class RunStart:
             plan.get("save_folder") or os.path.join(self.folder, "save")
         )
         saved = os.path.join(self.folder, HPARAMS_FILE)
-        if os.path.isfile(saved) and has_checkpoints(save_folder):
+        if compare and os.path.isfile(saved) and has_checkpoints(save_folder):
             changes = changed_hparams(saved, plan, ignore)
             if changes and not self.accept_changed:
                 raise RunStartError(
@@ -511,12 +515,40 @@ class RunStart:
                     "held in the checkpoint (optimizer state, learning rate, "
                     "epoch counter) are restored from it"
                 )
-        if lock and if_main_process():
+        if if_main_process():
             if not os.path.isdir(self.folder):
                 os.makedirs(self.folder)
                 self.created = True
-            self.lock = FolderLock(self.folder)
-            self.lock.acquire()
+            if lock:
+                self.lock = FolderLock(self.folder)
+                self.lock.acquire()
+
+    def for_folder(self):
+        """A copy of these checks for another folder of the same run (a fold).
+
+        Returns
+        -------
+        RunStart
+            With no folder claimed yet.
+        """
+        copy = RunStart.__new__(RunStart)
+        copy.__dict__.update(self.__dict__)
+        copy.folder, copy.created, copy.lock = None, False, None
+        return copy
+
+    def keep(self):
+        """From now on the folder stays, whatever fails (the run has started)."""
+        self.created = False
+
+    def folders_to_remove(self):
+        """The folder, if this start created it and it is not kept yet.
+
+        Returns
+        -------
+        list of str
+            Zero or one folder.
+        """
+        return [self.folder] if self.created else []
 
     @contextlib.contextmanager
     def remove_if_failed(self, also=()):
@@ -530,8 +562,9 @@ class RunStart:
         try:
             yield
         except BaseException:
-            if self.created and self.lock is not None:
-                self.lock.release()
+            if self.created:
+                if self.lock is not None:
+                    self.lock.release()
                 shutil.rmtree(self.folder, ignore_errors=True)
                 self.created = False
             for folder in also:

@@ -269,8 +269,13 @@ def _nulled(obj):
     return obj
 
 
-def write_results_json(path, results):
-    """Writes a results file with ``null`` for each non-finite score, listed under "errors".
+def write_results_json(path, results, headline=None):
+    """Writes a results file with ``null`` for each non-finite score.
+
+    A non-finite headline score (one the run is judged by) is also listed
+    under ``"errors"`` and returned, for the caller to fail the run; other
+    non-finite values (a per-gender score of a group with one clip) are
+    undefined and written as ``null`` only.
 
     Arguments
     ---------
@@ -278,24 +283,38 @@ def write_results_json(path, results):
         The destination file (``results.json``).
     results : dict
         The results.
+    headline : iterable of str, optional
+        Dotted field names, matched at the end of a field's path
+        (``"spearman.mean"`` matches ``devel.spearman.mean``); None: every
+        field is a headline.
 
     Returns
     -------
     list of str
-        One line per non-finite score (empty when all are finite); the caller
-        turns them into a non-zero exit.
+        One line per non-finite headline score (empty when all are finite).
 
     Example
     -------
     >>> path = getfixture("tmpdir") / "results.json"
-    >>> write_results_json(path, {"devel": {"ccc": float("nan"), "wa": 0.5}})
+    >>> nan = float("nan")
+    >>> write_results_json(path, {"devel": {"ccc": nan, "wa": 0.5}})
     ['devel.ccc is nan (written as null)']
     >>> json.load(open(path))
     {'devel': {'ccc': None, 'wa': 0.5}, 'errors': ['devel.ccc is nan (written as null)']}
+    >>> write_results_json(path, {"a": {"wa": 0.5, "per_gender": nan}}, ["wa"])
+    []
     """
+    headline = None if headline is None else tuple(headline)
+
+    def is_headline(field):
+        return headline is None or any(
+            field == name or field.endswith("." + name) for name in headline
+        )
+
     errors = [
         f"{field} is {_find(results, field)} (written as null)"
         for field in non_finite_fields(results)
+        if is_headline(field)
     ]
     clean = _nulled(results)
     if errors:
