@@ -200,9 +200,15 @@ def encoder_width(source, cache_dir=None):
 def _as_dict(overrides):
     """Overrides given as YAML text (or None) or a dict, as a new dict."""
     if isinstance(overrides, str):
-        overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
-            io.StringIO(overrides)
-        )
+        try:
+            overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
+                io.StringIO(overrides)
+            )
+        except ruamel.yaml.YAMLError as error:  # e.g. an option given twice
+            problem = getattr(error, "problem", None) or str(error)
+            raise HparamsError(
+                f"cannot read the command-line overrides: {problem}"
+            ) from error
     return dict(overrides or {})
 
 
