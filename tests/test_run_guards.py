@@ -267,12 +267,22 @@ def test_progress_bars_are_labelled_and_line_wise_off_a_terminal():
 
 
 def run_row(output_folder, *overrides, flags=None, timeout=600):
-    """Runs the fbank ComParE row with extra overrides; the process."""
+    """Runs the fbank ComParE row with extra overrides (replacing the row's
+    flags of the same names); the process."""
+    overrides = [str(o) for o in overrides]
+    replaced = {o[2:].split("=")[0] for o in overrides if o.startswith("--")}
+    row_flags = [
+        flag
+        for flag in shlex.split(
+            ROW["test_debug_flags"] if flags is None else flags
+        )
+        if flag[2:].split("=")[0] not in replaced
+    ]
     command = [
         sys.executable,
         str(SCRIPT),
         ROW["Hparam_file"],
-        *shlex.split(ROW["test_debug_flags"] if flags is None else flags),
+        *row_flags,
         "--device=cpu",
         f"--output_folder={output_folder}",
         *map(str, overrides),
@@ -379,8 +389,7 @@ def test_a_failed_start_stops_early_and_leaves_no_folder(
     tmp_path, recipe_samples, overrides, message
 ):
     folder = tmp_path / "run"
-    flags = ROW["test_debug_flags"].replace(" --batch_size=4", "")
-    process = run_row(folder, *overrides, flags=flags)
+    process = run_row(folder, *overrides)
     assert process.returncode == 2, process.stderr[-2000:]
     assert "Traceback" not in process.stderr
     assert message in last_line(process)
@@ -477,7 +486,8 @@ def test_a_nan_test_score_is_null_in_results_and_fails_the_run(
     process = run_row(folder, f"--test_annotation={test}")
     assert process.returncode == 1
     line = last_line(process)
-    assert line.startswith(f"error: {folder / 'results.json'}: test.spearman")
+    assert line.startswith(f"error: {folder / 'results.json'}: ")
+    assert "; test.spearman.mean is nan (written as null)" in line
     text = (folder / "results.json").read_text(encoding="utf-8")
     results = json.loads(text, parse_constant=lambda c: pytest.fail(c))
     assert results["test"]["spearman"]["mean"] is None
@@ -497,9 +507,12 @@ def test_resume_with_accepted_changes_and_a_truncated_checkpoint(finished_run):
         folder, "--number_of_epochs", "3", "--accept_changed_hparams", "True"
     )
     assert process.returncode == 0, process.stderr[-3000:]
+    # Logged before the run's log file is opened again: on stderr.
+    assert (
+        "changed hyperparameter (--accept_changed_hparams True): "
+        "number_of_epochs: 2 -> 3" in process.stderr
+    )
     log = (folder / "log.txt").read_text(encoding="utf-8")
-    assert "changed hyperparameter (--accept_changed_hparams True): " in log
-    assert "number_of_epochs: 2 -> 3" in log
     assert f"Checkpoint {checkpoints[-1]} cannot be read" in log
     assert f"falling back to {checkpoints[-2].name}" in log
     assert "number_of_epochs: 3" in (folder / "hyperparams.yaml").read_text(

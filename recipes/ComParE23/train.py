@@ -318,7 +318,9 @@ def write_outputs(hparams, results):
             summary["best_checkpoint"] = scores
     results_file = os.path.join(hparams["output_folder"], "results.json")
     # A NaN score is written as null, listed under "errors", and fails the run.
-    errors = write_results_json(results_file, summary)
+    errors = write_results_json(
+        results_file, summary, ("spearman.mean", "ccc.mean", "pearson.mean")
+    )
     if errors:
         return f"{results_file}: {'; '.join(errors)}"
     if summary["devel"] is not None:
