@@ -307,6 +307,7 @@ def write_results_json(path, results, headline=None):
     headline = None if headline is None else tuple(headline)
 
     def is_headline(field):
+        """Whether ``field`` is one the run is judged by."""
         return headline is None or any(
             field == name or field.endswith("." + name) for name in headline
         )
