@@ -212,7 +212,7 @@ def overrides_as_dict(overrides):
 
     Example
     -------
-    >>> overrides_as_dict("lr: 0.001\nbatch_size: 4")
+    >>> overrides_as_dict("lr: 0.001\\nbatch_size: 4")
     {'lr': 0.001, 'batch_size': 4}
     >>> overrides_as_dict(None)
     {}

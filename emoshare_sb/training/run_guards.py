@@ -45,7 +45,11 @@ from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.training.hparams import UserError, _as_dict, check_overrides
+from emoshare_sb.training.hparams import (
+    UserError,
+    check_overrides,
+    overrides_as_dict,
+)
 
 logger = get_logger(__name__)
 
@@ -439,7 +443,7 @@ class RunStart:
 
     def __init__(self, hparams_file, overrides, run_opts):
         self.hparams_file = hparams_file
-        overrides = _as_dict(overrides)
+        overrides = overrides_as_dict(overrides)
         accept = overrides.pop(ACCEPT_CHANGED_HPARAMS, False)
         if not isinstance(accept, bool):
             raise RunStartError(
