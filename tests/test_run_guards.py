@@ -74,6 +74,17 @@ def test_atomic_write_respects_the_umask(tmp_path, umask_022):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
 
 
+def test_an_export_folder_respects_the_umask(tmp_path, tiny_hubert, umask_022):
+    from emoshare_sb.inference.interfaces import _tiny_experiment, export_model
+
+    experiment = _tiny_experiment(str(tmp_path / "exp"), tiny_hubert)
+    folder = export_model(experiment, str(tmp_path / "export"))
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
+    for name in ("export_info.json", "hyperparams.yaml", "model.ckpt"):
+        mode = stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode)
+        assert mode == 0o644, (name, oct(mode))
+
+
 def test_atomic_write_refuses_a_symlink(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("keep", encoding="utf-8")
