@@ -388,7 +388,10 @@ def test_symlinks_in_the_output_folder_are_refused(tmp_path, recipe_samples):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["--data_folder", "/nonexistent/corpus"], "does not exist"),
+        (
+            ["--data_folder", "/nonexistent/corpus", "--skip_prep", "False"],
+            "--data_folder '/nonexistent/corpus' does not exist",
+        ),
         (["--num_averaged_checkpoints", "0"], "--num_averaged_checkpoints"),
         (["--number_of_epochs", "0"], "--number_of_epochs must be at least 1"),
         (["--eval_window", "2.0", "--eval_hop", "0"], "--eval_hop must be"),

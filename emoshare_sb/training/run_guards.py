@@ -194,7 +194,7 @@ def check_run_values(plan):
 
 
 def check_data_folder(plan):
-    """Fails when the YAML's ``data_folder`` is not a folder.
+    """Fails when the YAML's ``data_folder`` is not a folder (unless ``skip_prep``).
 
     Arguments
     ---------
@@ -215,8 +215,8 @@ def check_data_folder(plan):
     emoshare_sb.training.run_guards.RunStartError: --data_folder '/nonexistent/corpus' does not exist: give the corpus folder
     """
     folder = plan.get("data_folder")
-    if not isinstance(folder, str) or not folder:
-        return
+    if not isinstance(folder, str) or not folder or plan.get("skip_prep"):
+        return  # with skip_prep the manifests name the audio files
     if not os.path.exists(folder):
         raise RunStartError(
             f"--data_folder '{folder}' does not exist: give the corpus folder"
