@@ -521,12 +521,11 @@ def test_resume_with_accepted_changes_and_a_truncated_checkpoint(finished_run):
         folder, "--number_of_epochs", "3", "--accept_changed_hparams", "True"
     )
     assert process.returncode == 0, process.stderr[-3000:]
-    # Logged before the run's log file is opened again: on stderr.
+    log = (folder / "log.txt").read_text(encoding="utf-8")
     assert (
         "changed hyperparameter (--accept_changed_hparams True): "
-        "number_of_epochs: 2 -> 3" in process.stderr
+        "number_of_epochs: 2 -> 3" in log
     )
-    log = (folder / "log.txt").read_text(encoding="utf-8")
     assert f"Checkpoint {checkpoints[-1]} cannot be read" in log
     assert f"falling back to {checkpoints[-2].name}" in log
     assert "number_of_epochs: 3" in (folder / "hyperparams.yaml").read_text(

@@ -459,6 +459,7 @@ class RunStart:
         self.folder = None
         self.created = False
         self.lock = None
+        self.changes = []
 
     def claim(
         self,
@@ -512,13 +513,7 @@ class RunStart:
                     f"--{ACCEPT_CHANGED_HPARAMS} True to resume with the new "
                     "ones"
                 )
-            for change in changes:
-                logger.warning(
-                    f"Resuming {self.folder} with a changed hyperparameter "
-                    f"(--{ACCEPT_CHANGED_HPARAMS} True): {change}; values "
-                    "held in the checkpoint (optimizer state, learning rate, "
-                    "epoch counter) are restored from it"
-                )
+            self.changes = changes
         if if_main_process():
             if not os.path.isdir(self.folder):
                 os.makedirs(self.folder)
@@ -538,7 +533,18 @@ class RunStart:
         copy = RunStart.__new__(RunStart)
         copy.__dict__.update(self.__dict__)
         copy.folder, copy.created, copy.lock = None, False, None
+        copy.changes = []
         return copy
+
+    def log_changes(self):
+        """Logs each accepted hyperparameter change (after the run's log file is set up)."""
+        for change in self.changes:
+            logger.warning(
+                f"Resuming {self.folder} with a changed hyperparameter "
+                f"(--{ACCEPT_CHANGED_HPARAMS} True): {change}; values "
+                "held in the checkpoint (optimizer state, learning rate, "
+                "epoch counter) are restored from it"
+            )
 
     def keep(self):
         """From now on the folder stays, whatever fails (the run has started)."""

@@ -352,6 +352,7 @@ if __name__ == "__main__":
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])

@@ -324,6 +324,7 @@ def run_fold(hparams_file, run_opts, overrides, test_session, start):
             hyperparams_to_save=hparams_file,
             overrides=fold_overrides,
         )
+        fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the fold's train/valid/test manifests (once, on the main process).

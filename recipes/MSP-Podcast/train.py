@@ -720,6 +720,7 @@ if __name__ == "__main__":
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes one manifest per split of the release (once, on the main process).
