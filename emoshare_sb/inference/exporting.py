@@ -38,7 +38,7 @@ from emoshare_sb.inference.folders import (
     is_experiment_folder,
 )
 from emoshare_sb.inference.safety import check_hparams_file
-from emoshare_sb.utils.io import atomic_write, write_json
+from emoshare_sb.utils.io import atomic_write, make_temp_folder, write_json
 
 logger = get_logger(__name__)
 
@@ -220,7 +220,7 @@ def write_export(
     # end, so an export is complete or absent.
     parent = os.path.dirname(export_folder)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    staging = make_temp_folder(parent, ".export-")
     try:
         with open(os.path.join(staging, HPARAMS_FILE), "w") as handle:
             handle.write(text)
