@@ -4,9 +4,15 @@ hear each of nine emotions in a clip, scored by mean per-emotion Spearman.
 
 An SSL encoder (frozen by default) turns the waveform into frame features, an
 aggregator pools them over the valid frames and a head predicts one share per
-emotion. The N best checkpoints by devel Spearman are averaged for the final
-evaluation (as Morais et al. do), and devel/test predictions are written in the
-challenge's submission format.
+emotion. The N best checkpoints by the devel score ``checkpoint_metric``
+(mean Spearman, or Atmaja & Sasou's Avg = (Spearman + CCC) / 2) are averaged
+for the final evaluation (as Morais et al. do), and devel/test predictions
+are written in the challenge's submission format.
+
+Evaluation scores each clip whole, the mean over sliding windows
+(``eval_window``/``eval_hop``), or, as Atmaja & Sasou's code does, only its
+first ``eval_crop`` seconds, zero-padded to that length (their Table IV; see
+:mod:`emoshare_sb.cli.window_study`).
 
 To run:
     python recipes/ComParE23/train.py hparams/hubert_attn.yaml \
@@ -25,7 +31,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.audio import first_window, random_crop, read_audio
 from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.inference.windows import average_by_owner, split_into_windows
 from emoshare_sb.metrics.regression import (
@@ -46,6 +52,16 @@ from emoshare_sb.training.hparams import (
 from emoshare_sb.utils.io import write_csv, write_json
 
 logger = get_logger(__name__)
+
+# checkpoint_metric -> the devel score that ranks checkpoints.
+CHECKPOINT_METRICS = {
+    "spearman": lambda scores: scores["spearman"]["mean"],
+    # Atmaja & Sasou, eq. 3: Avg = (SCC + CCC) / 2.
+    "spearman_ccc": lambda scores: (
+        scores["spearman"]["mean"] + scores["ccc"]["mean"]
+    )
+    / 2.0,
+}
 
 
 class EmotionShareBrain(EmotionBrain):
@@ -117,6 +133,7 @@ class EmotionShareBrain(EmotionBrain):
         ids, predictions, targets = self.collector.gather()
         scores = None
         stats = {"loss": stage_loss}
+        metric = self.hparams.checkpoint_metric
         if not np.isnan(targets).any():
             scores = regression_scores(
                 targets, predictions, self.hparams.emotions
@@ -124,6 +141,7 @@ class EmotionShareBrain(EmotionBrain):
             stats.update(
                 {m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")}
             )
+            stats[metric] = CHECKPOINT_METRICS[metric](scores)
         if stage == sb.Stage.VALID:
             learning_rates = self.update_learning_rates(stage_loss)
             self.log_epoch_stats(
@@ -132,8 +150,8 @@ class EmotionShareBrain(EmotionBrain):
                 valid_stats=stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"spearman": stats["spearman"]},
-                max_keys=["spearman"],
+                meta={metric: stats[metric]},
+                max_keys=[metric],
                 num_to_keep=self.hparams.num_averaged_checkpoints,
             )
         else:
@@ -158,12 +176,16 @@ def dataio_prep(hparams, feature_cache=None):
     """Builds train/devel/test datasets from the annotation manifests.
 
     Training clips are randomly cropped to ``train_window`` seconds; devel and
-    test clips are scored whole, sorted by duration to limit padding. With a
+    test clips are scored whole, sorted by duration to limit padding, or
+    with ``eval_crop`` > 0 cut to their first ``eval_crop`` seconds,
+    zero-padded to that length (:func:`emoshare_sb.data.audio.first_window`).
+    With a
     feature cache, batches hold the frozen encoder's cached features
     (``feats``) instead of waveforms (``sig``), cropped to the same window.
     """
     sample_rate = hparams["sample_rate"]
     window = int(hparams["train_window"] * sample_rate)
+    crop = int(hparams["eval_crop"] * sample_rate)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -174,8 +196,9 @@ def dataio_prep(hparams, feature_cache=None):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
-        """Reads a whole evaluation clip."""
-        return read_audio(wav, sample_rate)
+        """Reads an evaluation clip: whole, or its first ``eval_crop`` seconds."""
+        signal = read_audio(wav, sample_rate)
+        return first_window(signal, crop) if crop > 0 else signal
 
     @sb.utils.data_pipeline.takes(*hparams["emotions"])
     @sb.utils.data_pipeline.provides("targets")
@@ -221,10 +244,11 @@ def build_feature_cache(hparams, device):
             "use_feature_cache needs a frozen encoder (--freeze_ssl True): a "
             "fine-tuned encoder's features change every step"
         )
-    if hparams["eval_window"] > 0:
+    if hparams["eval_window"] > 0 or hparams["eval_crop"] > 0:
         raise HparamsError(
             "use_feature_cache stores whole-clip features: it cannot score "
-            "sliding windows (set --eval_window 0 or --use_feature_cache False)"
+            "windows (set --eval_window 0 and --eval_crop 0, or "
+            "--use_feature_cache False)"
         )
     cache = FeatureCache(
         hparams["feature_cache_folder"],
@@ -233,6 +257,24 @@ def build_feature_cache(hparams, device):
     )
     cache.build(list(annotations(hparams).values()), device=device)
     return cache
+
+
+def check_options(hparams):
+    """Fails early on option values the recipe does not know or cannot combine."""
+    if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
+        raise HparamsError(
+            f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
+            f"got '{hparams['checkpoint_metric']}'"
+        )
+    if hparams["eval_crop"] < 0:
+        raise HparamsError(
+            f"eval_crop must be >= 0 seconds, got {hparams['eval_crop']}"
+        )
+    if hparams["eval_crop"] > 0 and hparams["eval_window"] > 0:
+        raise HparamsError(
+            "eval_crop (the first seconds of each clip) and eval_window "
+            "(sliding windows) exclude each other: set one of them to 0"
+        )
 
 
 def loader_options(hparams, datasets, brain):
@@ -287,6 +329,12 @@ def write_outputs(hparams, results):
     summary = {
         key: value for key, value in hparams.items() if key.endswith("_source")
     }
+    summary.update(
+        {
+            key: hparams[key]
+            for key in ("checkpoint_metric", "eval_crop", "eval_window")
+        }
+    )
     # The best checkpoint first, so the log ends with the system's tables.
     for variant, subfolder in ((BEST, BEST), (AVERAGED, "")):
         scores = {"checkpoints": results[variant].pop("checkpoints")}
@@ -333,6 +381,7 @@ if __name__ == "__main__":
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
@@ -370,7 +419,7 @@ if __name__ == "__main__":
         results = brain.evaluate_best_and_averaged(
             {split: datasets[split] for split in ("devel", "test")},
             split_loader_kwargs=loaders,
-            max_key="spearman",
+            max_key=hparams["checkpoint_metric"],
         )
     if if_main_process():
         write_outputs(hparams, results)
