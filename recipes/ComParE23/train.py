@@ -9,6 +9,12 @@ emotion. The N best checkpoints by the devel score ``checkpoint_metric``
 for the final evaluation (as Morais et al. do), and devel/test predictions
 are written in the challenge's submission format.
 
+With ``checkpoint_selection: per_emotion`` each emotion's prediction comes
+from its own N best checkpoints by that emotion's devel Spearman (Mohapatra
+et al. select one epoch per emotion-specific network; with
+:class:`emoshare_sb.nnet.heads.IndependentNetworks` one run trains those
+networks, see :func:`evaluate_per_emotion`).
+
 Evaluation scores each clip whole, the mean over sliding windows
 (``eval_window``/``eval_hop``), or, as Atmaja & Sasou's code does, only its
 first ``eval_crop`` seconds, zero-padded to that length (their Table IV; see
@@ -22,7 +28,9 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import math
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -52,6 +60,9 @@ from emoshare_sb.training.hparams import (
 from emoshare_sb.utils.io import write_csv, write_json
 
 logger = get_logger(__name__)
+
+CHECKPOINT_SELECTIONS = ("overall", "per_emotion")
+PER_EMOTION = "per_emotion"
 
 # checkpoint_metric -> the devel score that ranks checkpoints.
 CHECKPOINT_METRICS = {
@@ -149,17 +160,131 @@ class EmotionShareBrain(EmotionBrain):
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
+            meta = {metric: stats[metric]}
+            if self.hparams.checkpoint_selection == PER_EMOTION:
+                meta.update(emotion_meta(scores, self.hparams.emotions))
+            # The N best by each key are kept (their union).
             self.checkpointer.save_and_keep_only(
-                meta={metric: stats[metric]},
-                max_keys=[metric],
+                meta=meta,
+                max_keys=list(meta),
                 num_to_keep=self.hparams.num_averaged_checkpoints,
             )
         else:
             self.test_outputs = {
                 "ids": ids,
                 "predictions": predictions,
+                "targets": targets,
                 "scores": scores,
             }
+
+
+def emotion_key(emotion):
+    """The checkpoint meta key of one emotion's devel Spearman."""
+    return f"spearman_{emotion}"
+
+
+def emotion_meta(scores, emotions):
+    """Each emotion's devel Spearman, keyed by :func:`emotion_key`.
+
+    An undefined value (a constant prediction, or no scores) ranks as -1,
+    the worst, so that checkpoints still sort.
+    """
+    meta = {}
+    for emotion in emotions:
+        value = scores["spearman"][emotion] if scores else math.nan
+        meta[emotion_key(emotion)] = (
+            float(value) if math.isfinite(value) else -1.0
+        )
+    return meta
+
+
+def evaluate_per_emotion(brain, datasets, split_loader_kwargs, hparams):
+    """Evaluates each emotion with its own best and averaged checkpoints.
+
+    For emotion ``k``, the best checkpoint by its devel Spearman, and the
+    average of its N best, predict every split; column ``k`` of those
+    predictions is the system's prediction of emotion ``k``. This is
+    Mohapatra et al.'s protocol of one network per emotion, each with its
+    own devel-selected epoch: with
+    :class:`emoshare_sb.nnet.heads.IndependentNetworks` trained on
+    :func:`emoshare_sb.nnet.losses.summed_mse_loss` the copies are the nine
+    networks (no shared weight, the same seeded start, each its own
+    gradient), so selecting per column selects per network. With a shared
+    model it is per-emotion early stopping of one network.
+
+    Each emotion's averaged weights are kept in
+    ``<save_folder>/averaged/per_emotion/<emotion>/``; ``averaged/`` itself
+    holds the average of the N best by ``checkpoint_metric`` (one model,
+    for export).
+
+    Arguments
+    ---------
+    brain : EmotionShareBrain
+        The trained Brain.
+    datasets : dict
+        ``{split: dataset}`` to evaluate.
+    split_loader_kwargs : dict
+        ``{split: loader options}``.
+    hparams : dict
+        The loaded hyperparameters.
+
+    Returns
+    -------
+    dict
+        As :meth:`EmotionBrain.evaluate_best_and_averaged`: per variant,
+        ``{split: {"ids", "predictions", "scores"}, "checkpoints":
+        {emotion: [...]}}``.
+    """
+    emotions = hparams["emotions"]
+    averaged_folder = os.path.join(hparams["save_folder"], AVERAGED)
+    results = {}
+    for variant in (BEST, AVERAGED):
+        brain.evaluation_variant = variant
+        assembled, checkpoints = {}, {}
+        for index, emotion in enumerate(emotions):
+            for split, dataset in datasets.items():
+                brain.evaluate(
+                    dataset,
+                    max_key=emotion_key(emotion),
+                    test_loader_kwargs=split_loader_kwargs[split],
+                )
+                outputs = brain.test_outputs
+                if split not in assembled:
+                    assembled[split] = {
+                        "ids": outputs["ids"],
+                        "predictions": np.array(outputs["predictions"]),
+                        "targets": outputs["targets"],
+                    }
+                if assembled[split]["ids"] != outputs["ids"]:
+                    raise RuntimeError(f"{split}: the clips changed order")
+                assembled[split]["predictions"][:, index] = outputs[
+                    "predictions"
+                ][:, index]
+            checkpoints[emotion] = brain.evaluated_checkpoints
+            if variant == AVERAGED and if_main_process():
+                keep = os.path.join(averaged_folder, PER_EMOTION, emotion)
+                os.makedirs(keep, exist_ok=True)
+                for name in os.listdir(averaged_folder):
+                    path = os.path.join(averaged_folder, name)
+                    if os.path.isfile(path):
+                        shutil.copy2(path, os.path.join(keep, name))
+        results[variant] = {
+            split: {
+                "ids": outputs["ids"],
+                "predictions": outputs["predictions"],
+                "scores": None
+                if np.isnan(outputs["targets"]).any()
+                else regression_scores(
+                    outputs["targets"], outputs["predictions"], emotions
+                ),
+            }
+            for split, outputs in assembled.items()
+        }
+        results[variant]["checkpoints"] = checkpoints
+    # averaged/: the one model ranked by checkpoint_metric.
+    brain.load_evaluation_model(AVERAGED, max_key=hparams["checkpoint_metric"])
+    brain.loaded_evaluation = None
+    return results
 
 
 def annotations(hparams):
@@ -266,6 +391,11 @@ def check_options(hparams):
             f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
             f"got '{hparams['checkpoint_metric']}'"
         )
+    if hparams["checkpoint_selection"] not in CHECKPOINT_SELECTIONS:
+        raise HparamsError(
+            f"checkpoint_selection must be one of {list(CHECKPOINT_SELECTIONS)}"
+            f", got '{hparams['checkpoint_selection']}'"
+        )
     if hparams["eval_crop"] < 0:
         raise HparamsError(
             f"eval_crop must be >= 0 seconds, got {hparams['eval_crop']}"
@@ -332,7 +462,12 @@ def write_outputs(hparams, results):
     summary.update(
         {
             key: hparams[key]
-            for key in ("checkpoint_metric", "eval_crop", "eval_window")
+            for key in (
+                "checkpoint_metric",
+                "checkpoint_selection",
+                "eval_crop",
+                "eval_window",
+            )
         }
     )
     # The best checkpoint first, so the log ends with the system's tables.
@@ -415,11 +550,16 @@ if __name__ == "__main__":
             valid_loader_kwargs=loaders["devel"],
         )
 
-        # The best checkpoint alone, then the average of the N best (the system).
-        results = brain.evaluate_best_and_averaged(
-            {split: datasets[split] for split in ("devel", "test")},
-            split_loader_kwargs=loaders,
-            max_key=hparams["checkpoint_metric"],
-        )
+        # The best checkpoint alone, then the average of the N best (the
+        # system): of all emotions at once, or of each emotion.
+        evaluated = {split: datasets[split] for split in ("devel", "test")}
+        if hparams["checkpoint_selection"] == PER_EMOTION:
+            results = evaluate_per_emotion(brain, evaluated, loaders, hparams)
+        else:
+            results = brain.evaluate_best_and_averaged(
+                evaluated,
+                split_loader_kwargs=loaders,
+                max_key=hparams["checkpoint_metric"],
+            )
     if if_main_process():
         write_outputs(hparams, results)
