@@ -372,8 +372,8 @@ def build_feature_cache(hparams, device):
     if hparams["eval_window"] > 0 or hparams["eval_crop"] > 0:
         raise HparamsError(
             "use_feature_cache stores whole-clip features: it cannot score "
-            "windows (set --eval_window 0 and --eval_crop 0, or "
-            "--use_feature_cache False)"
+            "sliding windows or first-seconds crops (set --eval_window 0 and "
+            "--eval_crop 0, or --use_feature_cache False)"
         )
     cache = FeatureCache(
         hparams["feature_cache_folder"],
