@@ -11,7 +11,8 @@ of :mod:`emoshare_sb.synthetic.recipe_samples`), and:
 * ``test_row_runs_and_trains`` checks that it trained: each part of the
   downstream ``model`` (aggregator, head, layer mix) moved from its seeded
   initial weights, and the encoder too when (and only when) the YAML
-  fine-tunes it;
+  fine-tunes it; for the openSMILE rows (no network), that the model kept
+  on valid is fitted, with finite coefficients, and its search logged;
 * ``test_row_passes_speechbrain_checks`` reads the rows with SpeechBrain's
   own ``prepare_test`` and applies its ``check_files`` and
   ``check_performance`` (from ``../shared/speechbrain-checks``; skipped
@@ -24,6 +25,8 @@ These runs are also the debug runs of the recipes' own tests (e.g.
 import importlib.util
 import shlex
 
+import joblib
+import numpy as np
 import pytest
 import speechbrain as sb
 import torch
@@ -70,6 +73,9 @@ def test_row_runs_and_trains(recipe_id, recipe_row_run, tmp_path, monkeypatch):
     output = recipe_row_run(recipe_id)
     monkeypatch.chdir(REPO)  # the flags' paths are relative to the root
     hparams = row_hparams(ROWS[recipe_id], tmp_path)
+    if "model" not in hparams:  # an openSMILE row: linear models
+        check_linear_models(output)
+        return
     initial = {
         key: value.clone()
         for key, value in hparams["model"].state_dict().items()
@@ -94,6 +100,32 @@ def test_row_runs_and_trains(recipe_id, recipe_row_run, tmp_path, monkeypatch):
         if fine_tuned:
             encoder = torch.load(folder / "encoder.ckpt")
             assert changed(encoder_initial, encoder, encoder_initial)
+
+
+def check_linear_models(output):
+    """The openSMILE recipes' ``save/model.joblib`` (each IEMOCAP fold's):
+    fitted scikit-learn pipelines with finite coefficients, and the
+    complexity search in ``train_log.txt``."""
+    saved = sorted(output.rglob("save/model.joblib"))
+    assert saved, f"no save/model.joblib in {output}"
+    for path in saved:
+        models = joblib.load(path)
+        if not isinstance(models, dict):
+            models = {"model": models}
+        pipelines = [
+            model
+            for value in models.values()  # MSP: one regressor per attribute
+            for model in (value if isinstance(value, list) else [value])
+        ]
+        assert pipelines
+        for pipeline in pipelines:
+            estimator = pipeline[-1]  # after the standardisation
+            fitted = getattr(estimator, "estimators_", [estimator])
+            for part in fitted:  # MultiOutputRegressor: one per emotion
+                coefficients = np.asarray(part.coef_, dtype=float)
+                assert coefficients.size and np.isfinite(coefficients).all()
+        log = (path.parent.parent / "train_log.txt").read_text()
+        assert "step: 1" in log and "valid score" in log
 
 
 def load_recipe_tests():

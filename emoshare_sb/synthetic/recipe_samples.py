@@ -96,7 +96,7 @@ def make_recipe_samples(folder):
         os.path.join(folder, "MSP-Podcast", "corpus"),
         "v1.12",
         n_per_split=6,
-        seed=1,
+        seed=3,  # train and valid hold clips of several consensus classes
     )
     prepare_msp_podcast(msp, os.path.join(folder, "MSP-Podcast", "annotation"))
 

@@ -75,6 +75,12 @@ class EmotionBrain(sb.Brain):
         ``{optimizer name: scheduler}`` (``model_optimizer``,
         ``encoder_optimizer``), each called with a metric by
         :meth:`update_learning_rates`.
+    train_logger : speechbrain.utils.train_logger.TrainLogger, optional
+        Receives every epoch's metrics (:meth:`log_epoch_stats`).
+    tensorboard_logger : callable, optional
+        Opens a TensorBoard logger (a ``!name:`` partial in the YAML) at the
+        start of training; every epoch's metrics also go to it. ``None``
+        (the YAMLs' ``use_tensorboard: False``) logs to ``train_logger`` only.
     """
 
     def __init__(
@@ -83,8 +89,13 @@ class EmotionBrain(sb.Brain):
         encoder_opt_class=None,
         encoder_freeze_steps=0,
         lr_schedulers=None,
+        train_logger=None,
+        tensorboard_logger=None,
         **kwargs,
     ):
+        self.train_logger = train_logger
+        self.tensorboard_logger = tensorboard_logger
+        self.tensorboard = None
         self.encoder_opt_class = encoder_opt_class
         self.encoder_freeze_steps = encoder_freeze_steps or 0
         self.lr_schedulers = lr_schedulers or {}
@@ -324,15 +335,11 @@ class EmotionBrain(sb.Brain):
     def on_fit_start(self):
         """Forgets which evaluation weights are loaded: training changes them.
 
-        With ``use_tensorboard``, also opens the TensorBoard logger
-        (``tensorboard_logger``, a ``!name:`` partial in the YAML).
+        With a ``tensorboard_logger``, also opens the TensorBoard logger.
         """
         self.loaded_evaluation = None
-        self.tensorboard = (
-            self.hparams.tensorboard_logger()
-            if self.hparams.use_tensorboard
-            else None
-        )
+        if self.tensorboard_logger is not None:
+            self.tensorboard = self.tensorboard_logger()
         super().on_fit_start()
 
     def log_epoch_stats(self, stats_meta, train_stats, valid_stats):
@@ -345,11 +352,12 @@ class EmotionBrain(sb.Brain):
         train_stats, valid_stats : dict
             The epoch's training and validation metrics.
         """
-        self.hparams.train_logger.log_stats(
-            stats_meta=stats_meta,
-            train_stats=train_stats,
-            valid_stats=valid_stats,
-        )
+        if self.train_logger is not None:
+            self.train_logger.log_stats(
+                stats_meta=stats_meta,
+                train_stats=train_stats,
+                valid_stats=valid_stats,
+            )
         if self.tensorboard is not None:
             self.tensorboard.log_stats(
                 stats_meta=stats_meta,

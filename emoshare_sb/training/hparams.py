@@ -112,7 +112,7 @@ def resolve_encoder_widths(hparams_file, overrides=None):
     ...
     emoshare_sb.training.hparams.HparamsError: --encoder_dim expects a positive integer or auto, got 'abc'
     """
-    overrides = _as_dict(overrides)
+    overrides = overrides_as_dict(overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         defaults = ruamel.yaml.YAML(typ="rt").load(handle)
     auto_keys = []
@@ -189,8 +189,26 @@ def encoder_width(source, cache_dir=None):
     return int(config.hidden_size)
 
 
-def _as_dict(overrides):
-    """Overrides given as YAML text (or None) or a dict, as a new dict."""
+def overrides_as_dict(overrides):
+    """Overrides given as YAML text (or None) or a dict, as a new dict.
+
+    Arguments
+    ---------
+    overrides : str or dict, optional
+        As :func:`speechbrain.parse_arguments` returns them (YAML text).
+
+    Returns
+    -------
+    dict
+        ``{key: value}``.
+
+    Example
+    -------
+    >>> overrides_as_dict("lr: 0.001\nbatch_size: 4")
+    {'lr': 0.001, 'batch_size': 4}
+    >>> overrides_as_dict(None)
+    {}
+    """
     if isinstance(overrides, str):
         overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
             io.StringIO(overrides)
@@ -226,7 +244,7 @@ def check_overrides(hparams_file, overrides):
     """
     if not overrides:
         return
-    overrides = _as_dict(overrides)
+    overrides = overrides_as_dict(overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         defaults = ruamel.yaml.YAML(typ="rt").load(handle)
     for key, value in overrides.items():

@@ -61,6 +61,7 @@ def select_on_devel(
     score,
     multi_output=False,
     name="model",
+    train_logger=None,
 ):
     """Fits one model per complexity on train and keeps the best on devel.
 
@@ -82,6 +83,9 @@ def select_on_devel(
         See :func:`standardised`.
     name : str
         What is fitted, for the log.
+    train_logger : speechbrain.utils.train_logger.TrainLogger, optional
+        Also receives one line per complexity (``model``, ``step``, the
+        complexity and ``valid score``), as an SSL recipe logs its epochs.
 
     Returns
     -------
@@ -114,7 +118,7 @@ def select_on_devel(
     train_x, train_y = train
     devel_x, devel_y = devel
     best, best_score, scores = None, -math.inf, []
-    for value in complexities:
+    for step, value in enumerate(complexities, start=1):
         model = standardised(
             make_estimator(**{complexity_name: value}), multi_output
         )
@@ -124,6 +128,15 @@ def select_on_devel(
         logger.info(
             f"{name}: {complexity_name}={value:g}, devel {value_score:.4f}"
         )
+        if train_logger is not None:
+            train_logger.log_stats(
+                stats_meta={
+                    "model": name,
+                    "step": step,
+                    complexity_name: value,
+                },
+                valid_stats={"score": value_score},
+            )
         if best is None or (
             math.isfinite(value_score) and value_score > best_score
         ):

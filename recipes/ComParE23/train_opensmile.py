@@ -43,15 +43,14 @@ from emoshare_sb.utils.io import atomic_write, write_json
 
 logger = get_logger(__name__)
 
-SPLITS = ("train", "devel", "test")
 # A --debug run: the first clips of each split, the first complexities.
 DEBUG_CLIPS = 24
 DEBUG_COMPLEXITIES = 2
 
 
-def read_split(hparams, split, debug=False):
-    """Clip ids, audio paths and shares ``[N, 9]`` (NaN when unlabelled) of a manifest."""
-    path = os.path.join(hparams["save_folder"], f"{split}.csv")
+def read_split(path, hparams, debug=False):
+    """Clip ids, audio paths and shares ``[N, 9]`` (NaN when unlabelled) of a
+    split's manifest."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if debug:
@@ -87,7 +86,15 @@ def main(argv):
             overrides=overrides,
         )
         hparams["prepare_data"]()
-        splits = {split: read_split(hparams, split, debug) for split in SPLITS}
+        manifests = {  # by default those data prep wrote
+            "train": hparams["train_annotation"],
+            "devel": hparams["valid_annotation"],
+            "test": hparams["test_annotation"],
+        }
+        splits = {
+            split: read_split(path, hparams, debug)
+            for split, path in manifests.items()
+        }
         front_end = hparams["front_end"]
         features = {
             split: front_end(paths) for split, (_, paths, _) in splits.items()
@@ -105,6 +112,7 @@ def main(argv):
         score=mean_spearman,
         multi_output=True,
         name=f"{hparams['feature_set']} + {hparams['regressor'].func.__name__}",
+        train_logger=hparams["train_logger"],
     )
     with atomic_write(
         os.path.join(hparams["save_folder"], "model.joblib"), "wb"

@@ -297,8 +297,8 @@ def read_fold_plan(hparams_file, overrides):
 
     Returns
     -------
-    tuple
-        ``(test_sessions, output_folder)``.
+    dict
+        ``test_sessions`` (checked, as ints) and ``output_folder``.
     """
     if "test_session" in overrides:
         raise HparamsError(
@@ -327,7 +327,10 @@ def read_fold_plan(hparams_file, overrides):
             f"--test_sessions must be a list of distinct sessions among "
             f"{list(IEMOCAP_SESSIONS)}, e.g. [1, 2, 3, 4, 5] or [3]; got {test_sessions}"
         )
-    return [int(s) for s in test_sessions], str(plain["output_folder"])
+    return {
+        "test_sessions": [int(s) for s in test_sessions],
+        "output_folder": str(plain["output_folder"]),
+    }
 
 
 def run_fold(hparams_file, run_opts, overrides, test_session):
@@ -369,6 +372,12 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
         encoder_opt_class=hparams.get("encoder_opt_class"),
         encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
         lr_schedulers=hparams.get("lr_schedulers"),
+        train_logger=hparams["train_logger"],
+        tensorboard_logger=(
+            hparams["tensorboard_logger"]
+            if hparams["use_tensorboard"]
+            else None
+        ),
     )
     brain.fit(
         brain.hparams.epoch_counter,
@@ -595,7 +604,9 @@ def main(argv):
         # As a dict, with *_dim: auto -> each encoder's width (for every fold
         # and hyperparams.yaml).
         overrides = resolve_encoder_widths(hparams_file, overrides)
-        test_sessions, output_folder = read_fold_plan(hparams_file, overrides)
+        plan = read_fold_plan(hparams_file, overrides)
+        test_sessions = plan["test_sessions"]
+        output_folder = plan["output_folder"]
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,

@@ -42,7 +42,6 @@ from train import (
     check_options,
     format_folds_table,
     log_to,
-    overrides_as_dict,
     read_fold_plan,
     score_split,
     summarise_folds,
@@ -54,6 +53,7 @@ from emoshare_sb.training.hparams import (
     check_overrides,
     exit_on_user_error,
     load_hparams,
+    overrides_as_dict,
 )
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
 from emoshare_sb.utils.io import atomic_write, write_json
@@ -66,8 +66,13 @@ DEBUG_COMPLEXITIES = 2
 
 
 def read_split(hparams, split, debug=False):
-    """One manifest of the fold: ``{id: row}``, in file order."""
-    path = os.path.join(hparams["save_folder"], f"{split}.csv")
+    """One manifest of the fold (``<split>_annotation``): ``{id: row}``, in
+    file order."""
+    path = {
+        "train": hparams["train_annotation"],
+        "valid": hparams["valid_annotation"],
+        "test": hparams["test_annotation"],
+    }[split]
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if debug:
@@ -116,6 +121,7 @@ def run_fold(hparams_file, overrides, test_session, debug=False):
         (features["valid"], targets["valid"]),
         score=valid_score,
         name=f"fold {test_session}, {hparams['classifier'].func.__name__}",
+        train_logger=hparams["train_logger"],
     )
     folder = hparams["fold_folder"]
     with atomic_write(
@@ -168,9 +174,11 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     debug = run_opts.get("debug", False)
     with exit_on_user_error():
-        overrides = overrides_as_dict(overrides)
         check_overrides(hparams_file, overrides)
-        test_sessions, output_folder = read_fold_plan(hparams_file, overrides)
+        overrides = overrides_as_dict(overrides)
+        plan = read_fold_plan(hparams_file, overrides)
+        test_sessions = plan["test_sessions"]
+        output_folder = plan["output_folder"]
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,

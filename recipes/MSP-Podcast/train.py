@@ -814,6 +814,12 @@ if __name__ == "__main__":
         encoder_opt_class=hparams.get("encoder_opt_class"),
         encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
         lr_schedulers=hparams.get("lr_schedulers"),
+        train_logger=hparams["train_logger"],
+        tensorboard_logger=(
+            hparams["tensorboard_logger"]
+            if hparams["use_tensorboard"]
+            else None
+        ),
     )
     # Audio deleted or changed since data preparation: one line, not a traceback.
     with exit_on_data_error():

@@ -39,8 +39,8 @@ from speechbrain.utils.logger import get_logger
 # The SSL recipe beside this script: one place for the scores and the files.
 from train import (
     _json_safe,
+    available_splits,
     format_results_table,
-    prepared_splits,
     score_split,
     write_predictions,
 )
@@ -64,10 +64,9 @@ DEBUG_CLIPS = 24
 DEBUG_COMPLEXITIES = 2
 
 
-def read_split(hparams, split, debug=False):
+def read_split(path, hparams, debug=False):
     """One manifest: ids, audio paths, consensus class index (-1: none),
     A/V/D in [0, 1] (NaN when unlabelled), speakers and genders."""
-    path = os.path.join(hparams["save_folder"], f"{split}.csv")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if debug:
@@ -116,6 +115,13 @@ def fit_models(hparams, data, features, complexities):
             "the classifier needs train and valid clips with a consensus class "
             f"among {MSP_CLASS_CODES}; the manifests in {hparams['save_folder']} have none"
         )
+    train_classes = np.unique(train["class_targets"][with_class["train"]])
+    if len(train_classes) < 2:
+        raise HparamsError(
+            "the classifier needs train clips of at least 2 consensus classes; "
+            f"{hparams['train_annotation']} has only "
+            f"{[MSP_CLASS_CODES[c] for c in train_classes]}"
+        )
     classifier, class_search = select_on_devel(
         hparams["classifier"],
         hparams["complexity_name"],
@@ -130,6 +136,7 @@ def fit_models(hparams, data, features, complexities):
         ),
         score=macro_f1_score,
         name=f"classes, {hparams['classifier'].func.__name__}",
+        train_logger=hparams["train_logger"],
     )
     regressors, searches = [], {"classes": class_search}
     for column, name in enumerate(hparams["dimensions"]):
@@ -151,6 +158,7 @@ def fit_models(hparams, data, features, complexities):
             ),
             score=ccc_score,
             name=f"{name}, {hparams['regressor'].func.__name__}",
+            train_logger=hparams["train_logger"],
         )
         regressors.append(regressor)
     return classifier, regressors, searches
@@ -184,13 +192,23 @@ def main(argv):
             overrides=overrides,
         )
         hparams["prepare_data"]()
-        splits = prepared_splits(hparams["save_folder"])
+        manifests = {  # by default those data prep wrote
+            "train": hparams["train_annotation"],
+            "valid": hparams["valid_annotation"],
+            "test1": hparams["test1_annotation"],
+            "test2": hparams["test2_annotation"],
+            "test3": hparams["test3_annotation"],
+        }
+        splits = available_splits(manifests, hparams["save_folder"])
         missing = [s for s in ("train", "valid") if s not in splits]
         if missing:
             raise HparamsError(
                 f"data preparation wrote no manifest for {missing} in {hparams['save_folder']}"
             )
-        data = {split: read_split(hparams, split, debug) for split in splits}
+        data = {
+            split: read_split(path, hparams, debug)
+            for split, path in splits.items()
+        }
         front_end = hparams["front_end"]
         features = {split: front_end(data[split]["wavs"]) for split in splits}
         complexities = hparams["complexities"]
