@@ -49,9 +49,7 @@ def test_every_speech_experiment_has_a_yaml_and_a_row(number, name):
     assert recipe_row_id(f"hparams/{name}")
 
 
-def test_stage2_starts_from_stage1s_averaged_upstream(
-    recipe_row_run, tmp_path
-):
+def test_stage2_starts_from_stage1s_averaged_upstream(recipe_row_run, tmp_path):
     stage1 = recipe_row_run(recipe_row_id(STAGE1))
     averaged = torch.load(
         stage1 / "fold_1" / "save" / "averaged" / "encoder.ckpt"
