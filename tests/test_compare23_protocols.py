@@ -214,8 +214,8 @@ def test_window_study_runs_the_papers_protocol(recipe_samples, tmp_path):
     assert status == 0
     run = output / "window_1"
     hyperparams = (run / "hyperparams.yaml").read_text()
-    assert re.search(r"^train_window: 1(\.0)?$", hyperparams, re.M)
-    assert re.search(r"^eval_crop: 1(\.0)?$", hyperparams, re.M)
+    assert re.search(r"^train_window: 1(\.0)?(\s|$)", hyperparams, re.M)
+    assert re.search(r"^eval_crop: 1(\.0)?(\s|$)", hyperparams, re.M)
     assert "checkpoint_metric: spearman_ccc" in hyperparams
     results = json.loads((run / "results.json").read_text())
     with open(output / "window_study.csv", newline="") as handle:
