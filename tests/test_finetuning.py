@@ -137,7 +137,9 @@ def test_fine_tuned_encoder_is_averaged_and_saved(
         number_of_epochs=2,
     )
     fit(brain, datasets, hparams)
-    used = brain.load_evaluation_model("averaged", max_key="spearman")
+    used = brain.load_evaluation_model(
+        "averaged", max_key=hparams["checkpoint_metric"]
+    )
     assert len(used) == 2
     saved = sorted(p.name for p in (tmp_path / "save" / "averaged").iterdir())
     assert saved == ["averaged_from.json", "encoder.ckpt", "model.ckpt"]
