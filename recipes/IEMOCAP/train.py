@@ -16,6 +16,15 @@ checkpoints by a validation score (``checkpoint_metric``: WA, as the paper
 selects, or UA) are averaged, encoder included when it is fine-tuned, and
 the best checkpoint alone is evaluated too.
 
+Morais et al.'s two-stage protocol is two runs: stage 1 fine-tunes an
+upstream with mean pooling and a linear classifier and averages its 5 best
+checkpoints per fold (``hparams/iemocap_exp3_w2v2_mean.yaml``, ...); stage 2
+(``hparams/iemocap_exp5_w2v2_ecapa.yaml``, ...) trains the ECAPA-TDNN
+downstream on those averaged upstreams, frozen or fine-tuned further: its
+YAML's ``stage1_upstreams`` maps each upstream (an object of the YAML) to
+stage 1's ``fold_<k>/save/averaged/encoder.ckpt``, loaded before the fold
+trains (:func:`load_stage1_upstreams`).
+
 All folds run in one invocation, one after the other, each in
 ``<output_folder>/fold_<k>/`` with fresh modules; ``--test_sessions [3]``
 runs one. ``<output_folder>/results.json`` gives WA and UA per fold and their
@@ -246,6 +255,44 @@ def check_options(hparams):
         )
 
 
+def load_stage1_upstreams(hparams):
+    """Loads stage 1's averaged upstream weights of this fold (two-stage YAMLs).
+
+    ``stage1_upstreams`` maps the name of each upstream object of the YAML
+    (e.g. ``encoder``, ``hubert_encoder``) to the averaged ``encoder.ckpt``
+    that stage 1 wrote for the fold; the weights are loaded strictly (every
+    tensor, no other).
+
+    Arguments
+    ---------
+    hparams : dict
+        The fold's loaded hyperparameters.
+
+    Raises
+    ------
+    HparamsError
+        When a checkpoint is missing (stage 1 not run for the fold) or does
+        not fit its upstream.
+    """
+    for name, path in hparams["stage1_upstreams"].items():
+        if not os.path.isfile(path):
+            raise HparamsError(
+                f"stage1_upstreams: {path} does not exist: run stage 1 for "
+                f"fold {hparams['test_session']} first (its YAML with the "
+                "same --test_sessions), or point the stage-1 folder at its "
+                "output_folder"
+            )
+        state = torch.load(path, map_location="cpu")
+        try:
+            hparams[name].load_state_dict(state)
+        except RuntimeError as error:
+            raise HparamsError(
+                f"stage1_upstreams: {path} does not fit '{name}' (another "
+                f"upstream?): {str(error).splitlines()[0]}"
+            ) from error
+        logger.info(f"Stage 2: '{name}' starts from {path}")
+
+
 def read_fold_plan(hparams_file, overrides):
     """The folds to run and the output folder, read without building any object.
 
@@ -328,6 +375,8 @@ def run_fold(hparams_file, run_opts, overrides, test_session, start):
         fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
+        if "stage1_upstreams" in hparams:  # stage 2 of the two-stage protocol
+            load_stage1_upstreams(hparams)
         # Writes the fold's train/valid/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
         datasets = dataio_prep(hparams)
