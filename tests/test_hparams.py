@@ -66,6 +66,10 @@ PAPER_SIZE_PARAMETERS = {
     "hubert_attn_finetune.yaml": 265_737,
     "hubert_cnnlstm.yaml": 7_187_657,
     "hubert_cnnlstm_attn.yaml": 7_712_457,
+    # Nine single-output networks (7,788,751 each: the sequence layer norms
+    # of the released code included) and (7,162,001 each) of architecture 1.
+    "hubert_cnnlstm_attn_paper.yaml": 70_098_759,
+    "hubert_cnnlstm_paper.yaml": 64_458_009,
     "hubert_ecapa.yaml": 8_612_425,
     "hubert_layermix_attn.yaml": 265_737,  # + one weight per hidden state (25)
     "hubert_wav2vec2_early_ecapa.yaml": 11_233_865,

@@ -448,7 +448,7 @@ def test_noisy_test_sets_are_mixed_at_their_snr_reproducibly(built):
 def test_clip_collector_keeps_metadata_aligned_across_batches_and_processes(
     tmp_path,
 ):
-    collector = recipe.ClipCollector()
+    collector = recipe.ClipCollector(8)
     probabilities = torch.softmax(torch.randn(3, 8), dim=1)
     dimensions = torch.rand(3, 3)
     targets = torch.tensor(

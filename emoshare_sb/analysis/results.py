@@ -262,13 +262,18 @@ def read_msp_split(output_folder, split, class_names=MSP_CLASS_NAMES):
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             clip = truth[row["FileName"]]
-            if (
-                clip["emo_class"] not in MSP_CLASS_CODES
-            ):  # O, X or none: no class
+            code = clip["emo_class"]
+            # O, X, none, or a class outside class_names: not scored.
+            name = (
+                MSP_CLASS_NAMES[MSP_CLASS_CODES.index(code)]
+                if code in MSP_CLASS_CODES
+                else None
+            )
+            if name not in class_names:
                 continue
             ids.append(row["FileName"])
-            probabilities.append([float(row[name]) for name in class_names])
-            targets.append(MSP_CLASS_CODES.index(clip["emo_class"]))
+            probabilities.append([float(row[c]) for c in class_names])
+            targets.append(list(class_names).index(name))
             speakers.append(clip["spk_id"])
     return {
         "ids": ids,

@@ -262,3 +262,34 @@ def random_crop(signal, num_samples, generator=None):
         0, signal.shape[0] - num_samples + 1, (1,), generator=generator
     ).item()
     return signal[start : start + num_samples]
+
+
+def first_window(signal, num_samples):
+    """The first ``num_samples`` samples, zero-padded at the end when shorter.
+
+    Atmaja & Sasou's evaluation (the released code's validation and test
+    loaders, Table IV): each clip is truncated to the window, or padded with
+    zeros to it, and only that is scored.
+
+    Arguments
+    ---------
+    signal : torch.Tensor
+        Shape ``[samples]``.
+    num_samples : int
+        Window length (> 0).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``[num_samples]``.
+
+    Example
+    -------
+    >>> first_window(torch.arange(1.0, 6.0), 3).tolist()
+    [1.0, 2.0, 3.0]
+    >>> first_window(torch.ones(2), 4).tolist()
+    [1.0, 1.0, 0.0, 0.0]
+    """
+    if signal.shape[0] >= num_samples:
+        return signal[:num_samples]
+    return torch.nn.functional.pad(signal, (0, num_samples - signal.shape[0]))

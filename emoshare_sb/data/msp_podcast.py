@@ -490,6 +490,91 @@ def vote_distribution(ratings, include_secondary=False):
     return counts / votes_cast
 
 
+# The ninth category of the graders' votes: its share is what the eight class
+# columns leave (1 - their sum), so that a pdf may include it (Mitra et al.).
+OTHER_CLASS = "Other"
+PDF_CATEGORIES = MSP_CLASS_NAMES + [OTHER_CLASS]
+
+
+def check_class_sets(pdf_classes, scored_classes):
+    """Checks a recipe's class sets; returns the problem in one line, or None.
+
+    Arguments
+    ---------
+    pdf_classes : list of str
+        The categories of the predicted vote pdf: distinct names among the
+        eight classes and ``Other``.
+    scored_classes : list of str
+        The classes the categorical metrics score: distinct names among
+        ``pdf_classes``, not ``Other`` (no consensus class is Other's).
+
+    Returns
+    -------
+    str or None
+        What is wrong, or None.
+
+    Example
+    -------
+    >>> check_class_sets(PDF_CATEGORIES, ["Neutral", "Happy"]) is None
+    True
+    >>> check_class_sets(["Happy", "Calm"], ["Happy"])
+    "pdf_classes: 'Calm' is not one of Angry, Sad, Happy, Surprise, Fear, Disgust, Contempt, Neutral, Other"
+    """
+    for key, names, allowed in (
+        ("pdf_classes", pdf_classes, PDF_CATEGORIES),
+        ("scored_classes", scored_classes, pdf_classes),
+    ):
+        if not names or len(set(names)) != len(names):
+            return f"{key} must be a non-empty list of distinct names"
+        for name in names:
+            if name not in allowed:
+                return f"{key}: '{name}' is not one of {', '.join(allowed)}"
+    if OTHER_CLASS in scored_classes:
+        return f"scored_classes: '{OTHER_CLASS}' is no consensus class"
+    return None
+
+
+def class_pdf(shares, pdf_classes):
+    """The vote pdf over ``pdf_classes`` from a manifest's eight vote shares.
+
+    Votes for categories outside ``pdf_classes`` are dropped and the rest
+    renormalised; ``Other`` gets the share the eight columns leave.
+
+    Arguments
+    ---------
+    shares : sequence of float
+        The eight class columns of a manifest row (order ``A S H U F D C N``)
+        of a clip with a distribution (``has_distribution`` 1).
+    pdf_classes : list of str
+        The pdf's categories (see :func:`check_class_sets`).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``[len(pdf_classes)]`` summing to 1, or None when no vote falls in
+        ``pdf_classes``.
+
+    Example
+    -------
+    >>> shares = [0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.5]  # 1/4 Other
+    >>> class_pdf(shares, MSP_CLASS_NAMES).round(3).tolist()
+    [0.0, 0.0, 0.333, 0.0, 0.0, 0.0, 0.0, 0.667]
+    >>> class_pdf(shares, ["Neutral", "Happy", "Other"]).tolist()
+    [0.5, 0.25, 0.25]
+    >>> class_pdf(shares, ["Angry", "Sad"]) is None
+    True
+    """
+    shares = np.asarray(shares, dtype=float)
+    other = max(0.0, 1.0 - float(shares.sum()))
+    by_name = dict(zip(MSP_CLASS_NAMES, shares, strict=True))
+    by_name[OTHER_CLASS] = other
+    pdf = np.array([by_name[name] for name in pdf_classes])
+    total = pdf.sum()
+    if total <= 0:
+        return None
+    return pdf / total
+
+
 def _manifest_row(name, clip, ratings, include_secondary):
     row = {
         "ID": name,

@@ -43,6 +43,14 @@ from emoshare_sb.utils.cpu import choose_attention
 logger = get_logger(__name__)
 
 
+SPEC_AUGMENT_KEYS = (
+    "mask_time_prob",
+    "mask_time_length",
+    "mask_feature_prob",
+    "mask_feature_length",
+)
+
+
 class SSLEncoder(Wav2Vec2):
     """A self-supervised speech encoder with layer selection.
 
@@ -72,6 +80,12 @@ class SSLEncoder(Wav2Vec2):
     attention : str
         ``"auto"`` (:func:`~emoshare_sb.utils.cpu.choose_attention`: the
         fastest exact kernel for the device), ``"sdpa"`` or ``"eager"``.
+    spec_augment : dict, optional
+        The model's own SpecAugment while training (HuggingFace's time and
+        feature masking of the CNN output), as Atmaja & Sasou's released code
+        fine-tunes: the config keys ``mask_time_prob``, ``mask_time_length``,
+        ``mask_feature_prob`` and ``mask_feature_length``. None (the
+        default): no masking.
 
     Example
     -------
@@ -102,6 +116,7 @@ class SSLEncoder(Wav2Vec2):
         layer=None,
         output_norm=False,
         attention="auto",
+        spec_augment=None,
     ):
         check_ssl_source(source)
         with explain_load_errors(source):
@@ -112,13 +127,24 @@ class SSLEncoder(Wav2Vec2):
                 freeze=freeze,
                 freeze_feature_extractor=freeze_feature_extractor,
                 output_all_hiddens=layer is not None,
+                apply_spec_augment=bool(spec_augment),
             )
         num_hidden = self.model.config.num_hidden_layers + 1
         check_layer(layer, num_hidden, source)
         choose_attention(requested=attention)  # validates the option
-        # The SpecAugment mask embedding is never used here (spec augment is
-        # off): trainable, it would leave DDP waiting for its gradient.
-        if getattr(self.model, "masked_spec_embed", None) is not None:
+        for key, value in (spec_augment or {}).items():
+            if key not in SPEC_AUGMENT_KEYS:
+                raise HparamsError(
+                    f"spec_augment: unknown key '{key}' (expected "
+                    f"{', '.join(SPEC_AUGMENT_KEYS)})"
+                )
+            setattr(self.model.config, key, value)
+        # Without spec augment the mask embedding is never used: trainable,
+        # it would leave DDP waiting for its gradient.
+        if (
+            getattr(self.model, "masked_spec_embed", None) is not None
+            and not spec_augment
+        ):
             self.model.masked_spec_embed.requires_grad_(False)
         self.layer = layer
         self.num_layers = num_hidden

@@ -293,6 +293,16 @@ class CNNLSTM(torch.nn.Module):
         Attention score scale; None is ``1 / sqrt(hidden_size)``.
     dropout : float
         Dropout between LSTM layers.
+    sequence_norm_frames : int, optional
+        The released code's sequence layer norms (its attention model): the
+        pooled sequence is zero-padded to this many steps and layer-normed
+        over all of them, ``LayerNorm((L, W_c))`` (its ``ln1``), before the
+        LSTM; with attention, the attention weights, zero on padded steps,
+        are layer-normed over the ``L`` steps too, ``LayerNorm((1, L))``
+        (its ``ln3``), and weight the LSTM outputs (zero on padded steps).
+        Both norms mix padding into the result, so a clip's output depends
+        on ``L``. The code uses the corpus' longest clip (199 steps). None
+        (the default): no such norms.
 
     Example
     -------
@@ -308,6 +318,11 @@ class CNNLSTM(torch.nn.Module):
     7013696
     >>> sum(p.numel() for p in CNNLSTM(1024, attention=True).parameters())
     7538496
+    >>> normed = CNNLSTM(
+    ...     32, (16,), hidden_size=8, attention=True, sequence_norm_frames=10
+    ... )
+    >>> normed(torch.randn(2, 20, 32), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 8])
     """
 
     def __init__(
@@ -320,6 +335,7 @@ class CNNLSTM(torch.nn.Module):
         attention=False,
         scale=None,
         dropout=0.0,
+        sequence_norm_frames=None,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
@@ -343,6 +359,13 @@ class CNNLSTM(torch.nn.Module):
         if attention:
             self.query = torch.nn.Linear(num_layers * hidden_size, hidden_size)
         self.output_size = hidden_size
+        self.sequence_norm_frames = sequence_norm_frames
+        if sequence_norm_frames is not None:
+            self.sequence_norm = torch.nn.LayerNorm(
+                (sequence_norm_frames, sizes[-1])
+            )
+            if attention:
+                self.weight_norm = torch.nn.LayerNorm((1, sequence_norm_frames))
 
     def forward(self, x, lengths=None):
         """Embeds ``[B, T, C]`` features into ``[B, hidden_size]``.
@@ -371,6 +394,9 @@ class CNNLSTM(torch.nn.Module):
             torch.arange(h.shape[-1], device=h.device)[None, :] < steps[:, None]
         )
         h = h.masked_fill(~mask.unsqueeze(1), 0.0).transpose(1, 2)
+        if self.sequence_norm_frames is not None:
+            h, mask = self.pad_to_norm_length(h, mask)
+            h = self.sequence_norm(h)
 
         packed = torch.nn.utils.rnn.pack_padded_sequence(
             h, steps.cpu(), batch_first=True, enforce_sorted=False
@@ -382,6 +408,8 @@ class CNNLSTM(torch.nn.Module):
         if not self.attention:
             return masked_mean(out, mask)
         query = self.query(h_n.transpose(0, 1).reshape(h_n.shape[1], -1))
+        if self.sequence_norm_frames is not None:
+            return self.normed_attention(query, out, mask)
         attended = torch.nn.functional.scaled_dot_product_attention(
             query.unsqueeze(1),
             out,
@@ -390,6 +418,30 @@ class CNNLSTM(torch.nn.Module):
             scale=self.scale,
         )
         return attended.squeeze(1)
+
+    def pad_to_norm_length(self, h, mask):
+        """Zero-pads ``[B, T, C]`` pooled steps (and the mask) to ``L`` steps."""
+        length = self.sequence_norm_frames
+        if h.shape[1] > length:
+            raise ValueError(
+                f"a clip has {h.shape[1]} steps after pooling, more than "
+                f"sequence_norm_frames={length}: raise it (the released code "
+                "uses the corpus' longest clip)"
+            )
+        extra = length - h.shape[1]
+        h = torch.nn.functional.pad(h, (0, 0, 0, extra))
+        mask = torch.nn.functional.pad(mask, (0, extra), value=False)
+        return h, mask
+
+    def normed_attention(self, query, out, mask):
+        """The released code's attention: softmax over the valid steps, then
+        ``LayerNorm((1, L))`` over all ``L`` weights, applied to ``out``."""
+        scale = self.scale if self.scale is not None else out.shape[-1] ** -0.5
+        scores = torch.einsum("bc,btc->bt", query, out) * scale
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
+        weights = self.weight_norm(weights.unsqueeze(1)).squeeze(1)
+        out = out.masked_fill(~mask.unsqueeze(-1), 0.0)
+        return torch.einsum("bt,btc->bc", weights, out)
 
 
 class TCGRU(torch.nn.Module):

@@ -5,13 +5,16 @@ categorical votes rather than on the consensus class. Both losses take the
 model's log-probabilities (e.g. an ``MLPHead`` with
 ``output_activation="log_softmax"``) and a target distribution whose rows
 sum to 1; emotion shares that are max-normalised (as ComParE ships them) must
-be divided by their row sum first.
+be divided by their row sum first. :func:`pdf_ccc_loss` is the paper's own
+loss (Sec. 3.1, App. A.1: CCC over every output, the pdf's as well).
 
 Authors
  * emoshare_sb contributors 2026
 """
 
 import torch
+
+from emoshare_sb.nnet.losses import ccc_loss
 
 
 def kl_divergence_loss(log_probs, target_pdf):
@@ -84,3 +87,33 @@ def soft_cross_entropy(log_probs, target_pdf):
     True
     """
     return torch.nn.functional.cross_entropy(log_probs, target_pdf)
+
+
+def pdf_ccc_loss(log_probs, target_pdf):
+    """``1 - CCC`` of each category's probability over the batch, averaged.
+
+    Mitra et al. (2025, Sec. 3.1 and App. A.1) train every output with the
+    CCC loss, ``-1/N sum_i CCC_i`` over the N output targets: for the vote
+    pdf, category i's predicted probability against its vote share across
+    the clips of the batch (this is that loss plus 1). It needs at least two
+    clips.
+
+    Arguments
+    ---------
+    log_probs : torch.Tensor
+        ``[B, K]`` model log-probabilities.
+    target_pdf : torch.Tensor
+        ``[B, K]`` target probabilities, rows summing to 1.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+
+    Example
+    -------
+    >>> pdf = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    >>> float(pdf_ccc_loss(pdf.log(), pdf)) < 1e-6
+    True
+    """
+    return ccc_loss(log_probs.exp(), target_pdf)

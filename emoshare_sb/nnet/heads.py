@@ -4,6 +4,8 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import copy
+
 import torch
 
 
@@ -82,3 +84,78 @@ class MLPHead(torch.nn.Module):
             ``[B, output_size]``.
         """
         return self.output_activation(self.layers(x))
+
+
+class PooledHead(torch.nn.Module):
+    """An aggregator and a head as one network: ``[B, T, C]`` frames -> outputs.
+
+    Arguments
+    ---------
+    aggregator : torch.nn.Module
+        ``(features [B, T, C], lengths [B]) -> [B, E]``.
+    head : torch.nn.Module
+        ``[B, E] -> [B, K]``.
+
+    Example
+    -------
+    >>> from emoshare_sb.nnet.pooling import MaskedMeanPooling
+    >>> network = PooledHead(MaskedMeanPooling(), torch.nn.Linear(4, 1))
+    >>> network(torch.randn(2, 5, 4), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 1])
+    """
+
+    def __init__(self, aggregator, head):
+        super().__init__()
+        self.aggregator = aggregator
+        self.head = head
+
+    def forward(self, features, lengths=None):
+        """Pools the valid frames, then applies the head."""
+        return self.head(self.aggregator(features, lengths))
+
+
+class IndependentNetworks(torch.nn.Module):
+    """``num_outputs`` copies of one network, each giving one output column.
+
+    Mohapatra et al. (2023) train one single-output network per emotion,
+    every training script with the same seed (so the same initial weights
+    and batch order). This module holds that many copies of the seeded
+    network (deep copies: the same initial weights) and concatenates their
+    outputs. No parameter is shared, so with a loss that is a *sum* of
+    per-output losses (:func:`emoshare_sb.nnet.losses.summed_mse_loss`) the
+    gradient of each copy is exactly the gradient its own single-emotion
+    network gets, and Adam (per-parameter state) moves each copy as that
+    network moves: one run trains the nine networks. Selecting and
+    averaging each output's checkpoints on its own devel score (the
+    ComParE recipe's ``checkpoint_selection: per_emotion``) then gives each
+    emotion its own best epochs, as the nine separate trainings do.
+
+    Arguments
+    ---------
+    network : torch.nn.Module
+        ``(features, lengths) -> [B, 1]``, e.g. a :class:`PooledHead`.
+    num_outputs : int
+        How many copies (emotions).
+
+    Example
+    -------
+    >>> from emoshare_sb.nnet.pooling import MaskedMeanPooling
+    >>> network = PooledHead(MaskedMeanPooling(), torch.nn.Linear(4, 1))
+    >>> networks = IndependentNetworks(network, 3)
+    >>> networks(torch.randn(2, 5, 4), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 3])
+    >>> torch.equal(networks.networks[0].head.weight, network.head.weight)
+    True
+    """
+
+    def __init__(self, network, num_outputs):
+        super().__init__()
+        self.networks = torch.nn.ModuleList(
+            copy.deepcopy(network) for _ in range(num_outputs)
+        )
+
+    def forward(self, features, lengths=None):
+        """``[B, num_outputs]``: column k from copy k."""
+        return torch.cat(
+            [network(features, lengths) for network in self.networks], dim=1
+        )

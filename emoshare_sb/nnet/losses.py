@@ -94,3 +94,31 @@ def mse_loss(predictions, targets):
     tensor(1.)
     """
     return torch.nn.functional.mse_loss(predictions, targets)
+
+
+def summed_mse_loss(predictions, targets):
+    """The sum over output columns of each column's mean squared error.
+
+    Training :class:`emoshare_sb.nnet.heads.IndependentNetworks` on this
+    sum gives every copy the gradient of its own single-output MSE, as when
+    each output's network is trained alone (Mohapatra et al.); the mean over
+    columns (:func:`mse_loss`) would scale each by ``1 / D``.
+
+    Arguments
+    ---------
+    predictions : torch.Tensor
+        ``[N, D]``.
+    targets : torch.Tensor
+        ``[N, D]``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+
+    Example
+    -------
+    >>> summed_mse_loss(torch.zeros(2, 3), torch.ones(2, 3))
+    tensor(3.)
+    """
+    return ((predictions - targets) ** 2).mean(dim=0).sum()

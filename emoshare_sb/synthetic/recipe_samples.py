@@ -16,6 +16,9 @@ folder::
     table/table.csv                             the ComParE clips as a table
     MSP-Podcast/corpus/  MSP-Podcast/annotation/{train,valid,test1,test2,test3}.csv
     IEMOCAP/IEMOCAP_full_release/  IEMOCAP/annotation/{train,valid,test}.csv
+    IEMOCAP/stage1/{hubert,wav2vec2}/fold_1/save/averaged/encoder.ckpt
+                                  what stage 1 of the two-stage IEMOCAP YAMLs
+                                  writes (the tiny encoder, weights shifted)
 
 The manifests hold absolute audio paths, so the samples are made where they
 are used. ``COMPLETE_FILE`` is written last: a folder without it is an
@@ -28,6 +31,8 @@ Authors
 import csv
 import os
 import shutil
+
+import torch
 
 from emoshare_sb.data.compare23 import prepare_compare23
 from emoshare_sb.data.iemocap import prepare_iemocap
@@ -103,6 +108,12 @@ def make_recipe_samples(folder):
     prepare_iemocap(
         iemocap, os.path.join(folder, "IEMOCAP", "annotation"), test_session=1
     )
+    for family in ("hubert", "wav2vec2"):
+        write_stage1_upstream(
+            os.path.join(folder, "encoders", family),
+            os.path.join(folder, "IEMOCAP", "stage1", family),
+            test_session=1,
+        )
     with open(os.path.join(folder, COMPLETE_FILE), "w") as handle:
         handle.write("complete\n")
     return folder
@@ -154,6 +165,45 @@ def write_table(compare23_corpus, path):
                     }
                 )
     write_csv(path, rows, ["path", "speaker", "split", *TABLE_TARGETS.values()])
+
+
+def write_stage1_upstream(source, stage1_folder, test_session, shift=0.01):
+    """Writes a stand-in for stage 1's averaged upstream of one fold.
+
+    Stage 1 of Morais et al.'s protocol (``hparams/iemocap_exp3_w2v2_mean.yaml``
+    ...) writes ``fold_<k>/save/averaged/encoder.ckpt``; the stage-2 rows
+    read this one: the ``source`` encoder's weights, each shifted by
+    ``shift`` so that loading them is visible.
+
+    Arguments
+    ---------
+    source : str
+        A local encoder folder.
+    stage1_folder : str
+        The stand-in stage-1 output folder.
+    test_session : int
+        The fold.
+    shift : float
+        Added to every floating-point tensor.
+
+    Returns
+    -------
+    str
+        The checkpoint's path.
+    """
+    from emoshare_sb.lobes.ssl import SSLEncoder
+
+    encoder = SSLEncoder(source, save_path=source, freeze=False)
+    state = {
+        key: value + shift if value.is_floating_point() else value
+        for key, value in encoder.state_dict().items()
+    }
+    path = os.path.join(
+        stage1_folder, f"fold_{test_session}", "save", "averaged"
+    )
+    os.makedirs(path, exist_ok=True)
+    torch.save(state, os.path.join(path, "encoder.ckpt"))
+    return os.path.join(path, "encoder.ckpt")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,21 @@ hear each of nine emotions in a clip, scored by mean per-emotion Spearman.
 
 An SSL encoder (frozen by default) turns the waveform into frame features, an
 aggregator pools them over the valid frames and a head predicts one share per
-emotion. The N best checkpoints by devel Spearman are averaged for the final
-evaluation (as Morais et al. do), and devel/test predictions are written in the
-challenge's submission format.
+emotion. The N best checkpoints by the devel score ``checkpoint_metric``
+(mean Spearman, or Atmaja & Sasou's Avg = (Spearman + CCC) / 2) are averaged
+for the final evaluation (as Morais et al. do), and devel/test predictions
+are written in the challenge's submission format.
+
+With ``checkpoint_selection: per_emotion`` each emotion's prediction comes
+from its own N best checkpoints by that emotion's devel Spearman (Mohapatra
+et al. select one epoch per emotion-specific network; with
+:class:`emoshare_sb.nnet.heads.IndependentNetworks` one run trains those
+networks, see :func:`evaluate_per_emotion`).
+
+Evaluation scores each clip whole, the mean over sliding windows
+(``eval_window``/``eval_hop``), or, as Atmaja & Sasou's code does, only its
+first ``eval_crop`` seconds, zero-padded to that length (their Table IV; see
+:mod:`emoshare_sb.cli.window_study`).
 
 To run:
     python recipes/ComParE23/train.py hparams/hubert_attn.yaml \
@@ -16,7 +28,9 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import math
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -25,7 +39,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from emoshare_sb.data.audio import random_crop, read_audio
+from emoshare_sb.data.audio import first_window, random_crop, read_audio
 from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.inference.windows import average_by_owner, split_into_windows
 from emoshare_sb.metrics.regression import (
@@ -44,9 +58,23 @@ from emoshare_sb.training.hparams import (
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_guards import RunStart, check_train_batches
+from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)
+
+CHECKPOINT_SELECTIONS = ("overall", "per_emotion")
+PER_EMOTION = "per_emotion"
+
+# checkpoint_metric -> the devel score that ranks checkpoints.
+CHECKPOINT_METRICS = {
+    "spearman": lambda scores: scores["spearman"]["mean"],
+    # Atmaja & Sasou, eq. 3: Avg = (SCC + CCC) / 2.
+    "spearman_ccc": lambda scores: (
+        scores["spearman"]["mean"] + scores["ccc"]["mean"]
+    )
+    / 2.0,
+}
 
 
 class EmotionShareBrain(EmotionBrain):
@@ -55,6 +83,8 @@ class EmotionShareBrain(EmotionBrain):
     Optimizers, the encoder's frozen start, checkpoint averaging and CPU DDP
     come from :class:`emoshare_sb.training.brain.EmotionBrain`.
     """
+
+    valid_split = "devel"
 
     def compute_forward(self, batch, stage):
         """Predicts shares; at evaluation, optionally per sliding window, averaged per clip."""
@@ -107,6 +137,7 @@ class EmotionShareBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split prediction collector for devel/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.collector = PredictionCollector()
 
@@ -118,6 +149,7 @@ class EmotionShareBrain(EmotionBrain):
         ids, predictions, targets = self.collector.gather()
         scores = None
         stats = {"loss": stage_loss}
+        metric = self.hparams.checkpoint_metric
         if not np.isnan(targets).any():
             scores = regression_scores(
                 targets, predictions, self.hparams.emotions
@@ -125,6 +157,7 @@ class EmotionShareBrain(EmotionBrain):
             stats.update(
                 {m: scores[m]["mean"] for m in ("spearman", "ccc", "pearson")}
             )
+            stats[metric] = CHECKPOINT_METRICS[metric](scores)
         if stage == sb.Stage.VALID:
             learning_rates = self.update_learning_rates(stage_loss)
             self.log_epoch_stats(
@@ -132,17 +165,133 @@ class EmotionShareBrain(EmotionBrain):
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
-            self.checkpointer.save_and_keep_only(
-                meta={"spearman": stats["spearman"]},
-                max_keys=["spearman"],
+            meta = {metric: stats[metric]}
+            if self.hparams.checkpoint_selection == PER_EMOTION:
+                meta.update(emotion_meta(scores, self.hparams.emotions))
+            # The N best by each key are kept (their union); a NaN metric
+            # stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
+                meta=meta,
+                max_keys=list(meta),
                 num_to_keep=self.hparams.num_averaged_checkpoints,
             )
         else:
             self.test_outputs = {
                 "ids": ids,
                 "predictions": predictions,
+                "targets": targets,
                 "scores": scores,
             }
+
+
+def emotion_key(emotion):
+    """The checkpoint meta key of one emotion's devel Spearman."""
+    return f"spearman_{emotion}"
+
+
+def emotion_meta(scores, emotions):
+    """Each emotion's devel Spearman, keyed by :func:`emotion_key`.
+
+    An undefined value (a constant prediction, or no scores) ranks as -1,
+    the worst, so that checkpoints still sort.
+    """
+    meta = {}
+    for emotion in emotions:
+        value = scores["spearman"][emotion] if scores else math.nan
+        meta[emotion_key(emotion)] = (
+            float(value) if math.isfinite(value) else -1.0
+        )
+    return meta
+
+
+def evaluate_per_emotion(brain, datasets, split_loader_kwargs, hparams):
+    """Evaluates each emotion with its own best and averaged checkpoints.
+
+    For emotion ``k``, the best checkpoint by its devel Spearman, and the
+    average of its N best, predict every split; column ``k`` of those
+    predictions is the system's prediction of emotion ``k``. This is
+    Mohapatra et al.'s protocol of one network per emotion, each with its
+    own devel-selected epoch: with
+    :class:`emoshare_sb.nnet.heads.IndependentNetworks` trained on
+    :func:`emoshare_sb.nnet.losses.summed_mse_loss` the copies are the nine
+    networks (no shared weight, the same seeded start, each its own
+    gradient), so selecting per column selects per network. With a shared
+    model it is per-emotion early stopping of one network.
+
+    Each emotion's averaged weights are kept in
+    ``<save_folder>/averaged/per_emotion/<emotion>/``; ``averaged/`` itself
+    holds the average of the N best by ``checkpoint_metric`` (one model,
+    for export).
+
+    Arguments
+    ---------
+    brain : EmotionShareBrain
+        The trained Brain.
+    datasets : dict
+        ``{split: dataset}`` to evaluate.
+    split_loader_kwargs : dict
+        ``{split: loader options}``.
+    hparams : dict
+        The loaded hyperparameters.
+
+    Returns
+    -------
+    dict
+        As :meth:`EmotionBrain.evaluate_best_and_averaged`: per variant,
+        ``{split: {"ids", "predictions", "scores"}, "checkpoints":
+        {emotion: [...]}}``.
+    """
+    emotions = hparams["emotions"]
+    averaged_folder = os.path.join(hparams["save_folder"], AVERAGED)
+    results = {}
+    for variant in (BEST, AVERAGED):
+        brain.evaluation_variant = variant
+        assembled, checkpoints = {}, {}
+        for index, emotion in enumerate(emotions):
+            for split, dataset in datasets.items():
+                brain.evaluate(
+                    dataset,
+                    max_key=emotion_key(emotion),
+                    test_loader_kwargs=split_loader_kwargs[split],
+                )
+                outputs = brain.test_outputs
+                if split not in assembled:
+                    assembled[split] = {
+                        "ids": outputs["ids"],
+                        "predictions": np.array(outputs["predictions"]),
+                        "targets": outputs["targets"],
+                    }
+                if assembled[split]["ids"] != outputs["ids"]:
+                    raise RuntimeError(f"{split}: the clips changed order")
+                assembled[split]["predictions"][:, index] = outputs[
+                    "predictions"
+                ][:, index]
+            checkpoints[emotion] = brain.evaluated_checkpoints
+            if variant == AVERAGED and if_main_process():
+                keep = os.path.join(averaged_folder, PER_EMOTION, emotion)
+                os.makedirs(keep, exist_ok=True)
+                for name in os.listdir(averaged_folder):
+                    path = os.path.join(averaged_folder, name)
+                    if os.path.isfile(path):
+                        shutil.copy2(path, os.path.join(keep, name))
+        results[variant] = {
+            split: {
+                "ids": outputs["ids"],
+                "predictions": outputs["predictions"],
+                "scores": None
+                if np.isnan(outputs["targets"]).any()
+                else regression_scores(
+                    outputs["targets"], outputs["predictions"], emotions
+                ),
+            }
+            for split, outputs in assembled.items()
+        }
+        results[variant]["checkpoints"] = checkpoints
+    # averaged/: the one model ranked by checkpoint_metric.
+    brain.load_evaluation_model(AVERAGED, max_key=hparams["checkpoint_metric"])
+    brain.loaded_evaluation = None
+    return results
 
 
 def annotations(hparams):
@@ -159,12 +308,16 @@ def dataio_prep(hparams, feature_cache=None):
     """Builds train/devel/test datasets from the annotation manifests.
 
     Training clips are randomly cropped to ``train_window`` seconds; devel and
-    test clips are scored whole, sorted by duration to limit padding. With a
+    test clips are scored whole, sorted by duration to limit padding, or
+    with ``eval_crop`` > 0 cut to their first ``eval_crop`` seconds,
+    zero-padded to that length (:func:`emoshare_sb.data.audio.first_window`).
+    With a
     feature cache, batches hold the frozen encoder's cached features
     (``feats``) instead of waveforms (``sig``), cropped to the same window.
     """
     sample_rate = hparams["sample_rate"]
     window = int(hparams["train_window"] * sample_rate)
+    crop = int(hparams["eval_crop"] * sample_rate)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -175,8 +328,9 @@ def dataio_prep(hparams, feature_cache=None):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio_pipeline(wav):
-        """Reads a whole evaluation clip."""
-        return read_audio(wav, sample_rate)
+        """Reads an evaluation clip: whole, or its first ``eval_crop`` seconds."""
+        signal = read_audio(wav, sample_rate)
+        return first_window(signal, crop) if crop > 0 else signal
 
     @sb.utils.data_pipeline.takes(*hparams["emotions"])
     @sb.utils.data_pipeline.provides("targets")
@@ -222,10 +376,11 @@ def build_feature_cache(hparams, device):
             "use_feature_cache needs a frozen encoder (--freeze_ssl True): a "
             "fine-tuned encoder's features change every step"
         )
-    if hparams["eval_window"] > 0:
+    if hparams["eval_window"] > 0 or hparams["eval_crop"] > 0:
         raise HparamsError(
             "use_feature_cache stores whole-clip features: it cannot score "
-            "sliding windows (set --eval_window 0 or --use_feature_cache False)"
+            "sliding windows or first-seconds crops (set --eval_window 0 and "
+            "--eval_crop 0, or --use_feature_cache False)"
         )
     cache = FeatureCache(
         hparams["feature_cache_folder"],
@@ -234,6 +389,29 @@ def build_feature_cache(hparams, device):
     )
     cache.build(list(annotations(hparams).values()), device=device)
     return cache
+
+
+def check_options(hparams):
+    """Fails early on option values the recipe does not know or cannot combine."""
+    if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
+        raise HparamsError(
+            f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
+            f"got '{hparams['checkpoint_metric']}'"
+        )
+    if hparams["checkpoint_selection"] not in CHECKPOINT_SELECTIONS:
+        raise HparamsError(
+            f"checkpoint_selection must be one of {list(CHECKPOINT_SELECTIONS)}"
+            f", got '{hparams['checkpoint_selection']}'"
+        )
+    if hparams["eval_crop"] < 0:
+        raise HparamsError(
+            f"eval_crop must be >= 0 seconds, got {hparams['eval_crop']}"
+        )
+    if hparams["eval_crop"] > 0 and hparams["eval_window"] > 0:
+        raise HparamsError(
+            "eval_crop (the first seconds of each clip) and eval_window "
+            "(sliding windows) exclude each other: set one of them to 0"
+        )
 
 
 def loader_options(hparams, datasets, brain):
@@ -281,13 +459,24 @@ def write_predictions(path, emotions, outputs):
 
 def write_outputs(hparams, results):
     """Writes predictions (averaged model; best checkpoint under best/), results.json
-    and the results tables in the log."""
+    and the results tables in the log; returns an error line for NaN scores."""
     emotions = hparams["emotions"]
     folder = os.path.join(hparams["output_folder"], "predictions")
     # Every encoder source (fusion YAMLs have one per encoder, Fbank none).
     summary = {
         key: value for key, value in hparams.items() if key.endswith("_source")
     }
+    summary.update(
+        {
+            key: hparams[key]
+            for key in (
+                "checkpoint_metric",
+                "checkpoint_selection",
+                "eval_crop",
+                "eval_window",
+            )
+        }
+    )
     # The best checkpoint first, so the log ends with the system's tables.
     for variant, subfolder in ((BEST, BEST), (AVERAGED, "")):
         scores = {"checkpoints": results[variant].pop("checkpoints")}
@@ -311,7 +500,13 @@ def write_outputs(hparams, results):
             summary.update(scores)
         else:
             summary["best_checkpoint"] = scores
-    write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # A NaN score is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(
+        results_file, summary, ("spearman.mean", "ccc.mean", "pearson.mean")
+    )
+    if errors:
+        return f"{results_file}: {'; '.join(errors)}"
     if summary["devel"] is not None:
         logger.info(
             f"devel mean Spearman: {summary['devel']['spearman']['mean']:.3f} (average of "
@@ -323,48 +518,58 @@ def write_outputs(hparams, results):
 if __name__ == "__main__":
     print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with exit_on_user_error():
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+    # One line for bad overrides, corpus rows, model folders; a failed start
+    # removes the output folder it created.
+    with exit_on_user_error(), start.remove_if_failed():
         # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
+        # Lock, no symbolic links, and the hyperparameters of a resumed run
+        # unchanged: before hyperparams.yaml is written.
+        start.claim(overrides, script=__file__)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
+        check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
 
-    brain = EmotionShareBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-        # Fine-tuning YAMLs only: the encoder's optimizer, its frozen start
-        # and the learning-rate schedules.
-        encoder_opt_class=hparams.get("encoder_opt_class"),
-        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
-        lr_schedulers=hparams.get("lr_schedulers"),
-        train_logger=hparams["train_logger"],
-        tensorboard_logger=(
-            hparams["tensorboard_logger"]
-            if hparams["use_tensorboard"]
-            else None
-        ),
-    )
-    feature_cache = None
-    if hparams["use_feature_cache"]:
-        with exit_on_user_error():
+        brain = EmotionShareBrain(
+            modules=hparams["modules"],
+            opt_class=hparams["opt_class"],
+            hparams=hparams,
+            run_opts=run_opts,
+            checkpointer=hparams["checkpointer"],
+            # Fine-tuning YAMLs only: the encoder's optimizer, its frozen
+            # start and the learning-rate schedules.
+            encoder_opt_class=hparams.get("encoder_opt_class"),
+            encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+            lr_schedulers=hparams.get("lr_schedulers"),
+            train_logger=hparams["train_logger"],
+            tensorboard_logger=(
+                hparams["tensorboard_logger"]
+                if hparams["use_tensorboard"]
+                else None
+            ),
+        )
+        feature_cache = None
+        if hparams["use_feature_cache"]:
             feature_cache = build_feature_cache(hparams, brain.device)
-    datasets = dataio_prep(hparams, feature_cache)
-    loaders = loader_options(hparams, datasets, brain)
+        datasets = dataio_prep(hparams, feature_cache)
+        loaders = loader_options(hparams, datasets, brain)
+        check_train_batches(len(datasets["train"]), loaders["train"])
 
-    # Audio deleted or changed since data preparation: one line, not a traceback.
+    # Audio deleted or changed since data preparation, a NaN devel score:
+    # one line, not a traceback.
     with exit_on_data_error():
         brain.fit(
             brain.hparams.epoch_counter,
@@ -374,11 +579,18 @@ if __name__ == "__main__":
             valid_loader_kwargs=loaders["devel"],
         )
 
-        # The best checkpoint alone, then the average of the N best (the system).
-        results = brain.evaluate_best_and_averaged(
-            {split: datasets[split] for split in ("devel", "test")},
-            split_loader_kwargs=loaders,
-            max_key="spearman",
-        )
+        # The best checkpoint alone, then the average of the N best (the
+        # system): of all emotions at once, or of each emotion.
+        evaluated = {split: datasets[split] for split in ("devel", "test")}
+        if hparams["checkpoint_selection"] == PER_EMOTION:
+            results = evaluate_per_emotion(brain, evaluated, loaders, hparams)
+        else:
+            results = brain.evaluate_best_and_averaged(
+                evaluated,
+                split_loader_kwargs=loaders,
+                max_key=hparams["checkpoint_metric"],
+            )
     if if_main_process():
-        write_outputs(hparams, results)
+        error = write_outputs(hparams, results)
+        if error:
+            raise SystemExit(f"error: {error}")

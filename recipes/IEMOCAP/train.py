@@ -16,6 +16,15 @@ checkpoints by a validation score (``checkpoint_metric``: WA, as the paper
 selects, or UA) are averaged, encoder included when it is fine-tuned, and
 the best checkpoint alone is evaluated too.
 
+Morais et al.'s two-stage protocol is two runs: stage 1 fine-tunes an
+upstream with mean pooling and a linear classifier and averages its 5 best
+checkpoints per fold (``hparams/iemocap_exp3_w2v2_mean.yaml``, ...); stage 2
+(``hparams/iemocap_exp5_w2v2_ecapa.yaml``, ...) trains the ECAPA-TDNN
+downstream on those averaged upstreams, frozen or fine-tuned further: its
+YAML's ``stage1_upstreams`` maps each upstream (an object of the YAML) to
+stage 1's ``fold_<k>/save/averaged/encoder.ckpt``, loaded before the fold
+trains (:func:`load_stage1_upstreams`).
+
 All folds run in one invocation, one after the other, each in
 ``<output_folder>/fold_<k>/`` with fresh modules; ``--test_sessions [3]``
 runs one. ``<output_folder>/results.json`` gives WA and UA per fold and their
@@ -61,12 +70,12 @@ from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
-    check_overrides,
     exit_on_user_error,
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_guards import RunStart, check_train_batches
+from emoshare_sb.utils.io import write_csv, write_json, write_results_json
 
 logger = get_logger(__name__)
 
@@ -112,6 +121,7 @@ class IEMOCAPEmotionBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split collector for valid/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.collector = PredictionCollector()
 
@@ -137,7 +147,9 @@ class IEMOCAPEmotionBrain(EmotionBrain):
                 },
             )
             metric = self.hparams.checkpoint_metric
-            self.checkpointer.save_and_keep_only(
+            # A NaN score stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
                 meta={metric: scores[metric]},
                 max_keys=[metric],
                 num_to_keep=self.hparams.num_averaged_checkpoints,
@@ -243,6 +255,44 @@ def check_options(hparams):
         )
 
 
+def load_stage1_upstreams(hparams):
+    """Loads stage 1's averaged upstream weights of this fold (two-stage YAMLs).
+
+    ``stage1_upstreams`` maps the name of each upstream object of the YAML
+    (e.g. ``encoder``, ``hubert_encoder``) to the averaged ``encoder.ckpt``
+    that stage 1 wrote for the fold; the weights are loaded strictly (every
+    tensor, no other).
+
+    Arguments
+    ---------
+    hparams : dict
+        The fold's loaded hyperparameters.
+
+    Raises
+    ------
+    HparamsError
+        When a checkpoint is missing (stage 1 not run for the fold) or does
+        not fit its upstream.
+    """
+    for name, path in hparams["stage1_upstreams"].items():
+        if not os.path.isfile(path):
+            raise HparamsError(
+                f"stage1_upstreams: {path} does not exist: run stage 1 for "
+                f"fold {hparams['test_session']} first (its YAML with the "
+                "same --test_sessions), or point the stage-1 folder at its "
+                "output_folder"
+            )
+        state = torch.load(path, map_location="cpu")
+        try:
+            hparams[name].load_state_dict(state)
+        except RuntimeError as error:
+            raise HparamsError(
+                f"stage1_upstreams: {path} does not fit '{name}' (another "
+                f"upstream?): {str(error).splitlines()[0]}"
+            ) from error
+        logger.info(f"Stage 2: '{name}' starts from {path}")
+
+
 def read_fold_plan(hparams_file, overrides):
     """The folds to run and the output folder, read without building any object.
 
@@ -287,7 +337,7 @@ def read_fold_plan(hparams_file, overrides):
     }
 
 
-def run_fold(hparams_file, run_opts, overrides, test_session):
+def run_fold(hparams_file, run_opts, overrides, test_session, start):
     """Trains and evaluates one fold in ``<output_folder>/fold_<test_session>``.
 
     The YAML is loaded anew for the fold with ``test_session`` overridden, so
@@ -296,22 +346,44 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
     optimizers, schedulers, epoch counter and checkpointer are new. A fold
     therefore gives the same result whether it runs alone or after others,
     and an interrupted fold resumes from its own checkpoints.
+
+    The fold folder is locked (parallel jobs may run other folds into the
+    same output folder) and checked as :class:`RunStart` checks a run; a
+    fold whose set-up fails removes the folders this start created (the
+    output folder too, before the first fold has started).
     """
     fold_overrides = {**overrides, "test_session": test_session}
+    fold_start = start.for_folder()
+    # Bad overrides, corpus rows, model folders: one line.
     with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+        exit_on_user_error(),
+        fold_start.remove_if_failed(also=start.folders_to_remove()),
+    ):
+        fold_start.claim(
+            fold_overrides,
+            folder_key="fold_folder",
+            script=__file__,
+            # Parallel jobs run single folds (--test_sessions [k]) into one folder.
+            ignore=["test_sessions"],
+        )
         hparams = load_hparams(hparams_file, fold_overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["fold_folder"],
             hyperparams_to_save=hparams_file,
             overrides=fold_overrides,
         )
+        fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
+        if "stage1_upstreams" in hparams:  # stage 2 of the two-stage protocol
+            load_stage1_upstreams(hparams)
         # Writes the fold's train/valid/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
-    datasets = dataio_prep(hparams)
+        datasets = dataio_prep(hparams)
+        check_train_batches(
+            len(datasets["train"]), hparams["train_dataloader_options"]
+        )
+    start.keep()
 
     brain = IEMOCAPEmotionBrain(
         modules=hparams["modules"],
@@ -346,7 +418,9 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
         max_key=hparams["checkpoint_metric"],
     )
     if if_main_process():
-        write_fold_outputs(hparams, datasets, outputs)
+        error = write_fold_outputs(hparams, datasets, outputs)
+        if error:
+            raise SystemExit(f"error: {error}")
 
 
 def write_predictions(path, classes, dataset, outputs):
@@ -373,7 +447,8 @@ def write_predictions(path, classes, dataset, outputs):
 
 def write_fold_outputs(hparams, datasets, outputs):
     """Writes the fold's predictions (averaged model; best checkpoint under
-    best/) and its results.json, and logs its scores."""
+    best/) and its results.json, and logs its scores; returns an error line
+    for a NaN WA or UA."""
     classes = list(hparams["classes"])
     folder = hparams["fold_folder"]
     test_speakers = sorted(
@@ -402,7 +477,10 @@ def write_fold_outputs(hparams, datasets, outputs):
                 f"{variant} model: WA {100 * scores['wa']:.2f} %, UA {100 * scores['ua']:.2f} % "
                 f"({scores['num_utterances']} utterances)"
             )
-    write_json(os.path.join(folder, RESULTS_FILE), _json_safe(results))
+    results_file = os.path.join(folder, RESULTS_FILE)
+    # A NaN WA/UA is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(results_file, results, ("wa", "ua"))
+    return f"{results_file}: {'; '.join(errors)}" if errors else None
 
 
 def summarise_folds(output_folder):
@@ -550,15 +628,20 @@ def _json_safe(value):
 def main(argv):
     """Runs every fold of ``test_sessions``, then writes and logs the summary."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
     with exit_on_user_error():
-        check_overrides(hparams_file, overrides)
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
+    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    with exit_on_user_error(), start.remove_if_failed():
         # As a dict, with *_dim: auto -> each encoder's width (for every fold
         # and hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
         plan = read_fold_plan(hparams_file, overrides)
         test_sessions = plan["test_sessions"]
         output_folder = plan["output_folder"]
+        # No symbolic links; each fold folder is locked and compared later.
+        start.claim(overrides, script=__file__, lock=False, compare=False)
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,
@@ -570,7 +653,7 @@ def main(argv):
     for test_session in test_sessions:
         # Audio deleted or changed since data preparation: one line.
         with exit_on_data_error():
-            run_fold(hparams_file, run_opts, overrides, test_session)
+            run_fold(hparams_file, run_opts, overrides, test_session, start)
         # The fold's modules, optimizers and data loaders go before the next fold's.
         gc.collect()
         if torch.cuda.is_available():

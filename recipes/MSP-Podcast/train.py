@@ -4,9 +4,15 @@ votes and the arousal/valence/dominance of a clip (Mitra et al., 2025).
 
 A frozen SSL encoder (WavLM-Large, a salient intermediate layer) turns the
 waveform into frame features; a TC-GRU summarises the valid frames of each clip
-into an embedding; two heads predict the 8-class vote distribution (trained
-with KL divergence to the renormalised vote pdf, or cross-entropy to the
-consensus class) and arousal/valence/dominance (CCC loss). The N best
+into an embedding; two heads predict the vote distribution over the YAML's
+``classes`` (trained with KL divergence to the renormalised vote pdf, CCC per
+class as the paper does, or cross-entropy to the consensus class) and
+arousal/valence/dominance (CCC loss). The class sets are YAML lists:
+``classes``, the categories of the predicted pdf (the eight classes of the
+challenges, or those and ``Other``: the 9 categories of Mitra et al.), and
+``scored_classes``, the classes the categorical metrics score (the pdf's
+probabilities of those, renormalised; clips whose consensus is another
+class are left out of them, as O and X are). The N best
 checkpoints by a validation score (YAML ``checkpoint_metric``) are averaged
 for the final evaluation, and the best checkpoint alone is evaluated too.
 
@@ -38,7 +44,12 @@ from speechbrain.utils.logger import get_logger
 from emoshare_sb.data.audio import random_crop, read_audio
 from emoshare_sb.data.errors import exit_on_data_error
 from emoshare_sb.data.manifest import OPTIONS_FILE
-from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
+from emoshare_sb.data.msp_podcast import (
+    MSP_CLASS_CODES,
+    MSP_CLASS_NAMES,
+    check_class_sets,
+    class_pdf,
+)
 from emoshare_sb.metrics.classification import (
     best_classes,
     classification_report,
@@ -46,6 +57,7 @@ from emoshare_sb.metrics.classification import (
 from emoshare_sb.metrics.regression import PredictionCollector, ccc_per_column
 from emoshare_sb.nnet.distribution_losses import (
     kl_divergence_loss,
+    pdf_ccc_loss,
     soft_cross_entropy,
 )
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
@@ -57,20 +69,22 @@ from emoshare_sb.training.hparams import (
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_guards import RunStart, check_train_batches
+from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)
 
-# categorical_loss -> (loss of log-probabilities and targets, target kind).
+# categorical_loss -> (loss of log-probabilities and targets, target kind,
+# the fewest clips it is defined on).
 CATEGORICAL_LOSSES = {
-    "kl": (kl_divergence_loss, "distribution"),
-    "soft_ce": (soft_cross_entropy, "distribution"),
-    "consensus_ce": (torch.nn.functional.nll_loss, "consensus"),
+    "kl": (kl_divergence_loss, "distribution", 1),
+    "soft_ce": (soft_cross_entropy, "distribution", 1),
+    "ccc": (pdf_ccc_loss, "distribution", 2),
+    "consensus_ce": (torch.nn.functional.nll_loss, "consensus", 1),
 }
 CHECKPOINT_METRICS = ("macro_f1_ccc", "macro_f1", "mean_ccc")
 # The MSP-Podcast names of the dimensions, for the prediction files.
 DIMENSION_COLUMNS = ["EmoAct", "EmoVal", "EmoDom"]
-NUM_CLASSES = len(MSP_CLASS_NAMES)
 
 
 class ClipCollector(PredictionCollector):
@@ -79,10 +93,16 @@ class ClipCollector(PredictionCollector):
     Predictions are ``[probabilities (C) | dimensions (D)]`` and targets
     ``[class index (1) | dimensions (D)]`` per clip; :meth:`gather` returns the
     whole split (every process's clips under DDP), sorted by id.
+
+    Arguments
+    ---------
+    num_classes : int
+        ``C``, the number of predicted class probabilities.
     """
 
-    def __init__(self):
+    def __init__(self, num_classes):
         super().__init__()
+        self.num_classes = num_classes
         self.metadata = {}
 
     def append(self, ids, predictions, targets, speakers, genders):
@@ -124,13 +144,14 @@ class ClipCollector(PredictionCollector):
             everyone = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(everyone, metadata)
             metadata = {k: v for part in everyone for k, v in part.items()}
+        num_classes = self.num_classes
         if not ids:
-            predictions = np.zeros((0, NUM_CLASSES + len(DIMENSION_COLUMNS)))
+            predictions = np.zeros((0, num_classes + len(DIMENSION_COLUMNS)))
             targets = np.zeros((0, 1 + len(DIMENSION_COLUMNS)))
         return {
             "ids": ids,
-            "probabilities": predictions[:, :NUM_CLASSES],
-            "dimensions": predictions[:, NUM_CLASSES:],
+            "probabilities": predictions[:, :num_classes],
+            "dimensions": predictions[:, num_classes:],
             "class_targets": targets[:, 0].astype(int),
             "dimension_targets": targets[:, 1:],
             "speakers": [metadata[i][0] for i in ids],
@@ -195,20 +216,22 @@ class MSPEmotionBrain(EmotionBrain):
     def categorical_cost(self, log_probs, batch):
         """The categorical loss over the clips that have its target.
 
-        Distribution targets exist for clips with a class vote (``has_pdf``,
-        from the manifest's ``has_distribution``); consensus targets for clips
-        whose consensus is one of the eight classes. A batch without any
-        contributes zero (kept in the graph, so that every parameter gets a
-        gradient, as DDP requires).
+        Distribution targets exist for clips with a vote among ``classes``
+        (``has_pdf``); consensus targets for clips whose consensus is one of
+        ``classes``. A batch with too few (none; fewer than two for the CCC
+        loss) contributes zero (kept in the graph, so that every parameter
+        gets a gradient, as DDP requires).
         """
-        loss, target_kind = CATEGORICAL_LOSSES[self.hparams.categorical_loss]
+        loss, target_kind, fewest = CATEGORICAL_LOSSES[
+            self.hparams.categorical_loss
+        ]
         if target_kind == "distribution":
             usable = batch.has_pdf.data[:, 0] > 0
             targets = batch.class_pdf.data
         else:
             targets = batch.class_index.data[:, 0]
             usable = targets >= 0
-        if not usable.any():
+        if usable.sum() < fewest:
             return log_probs.sum() * 0.0
         return loss(log_probs[usable], targets[usable])
 
@@ -226,16 +249,23 @@ class MSPEmotionBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split collector for valid/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
-            self.collector = ClipCollector()
+            self.collector = ClipCollector(len(self.hparams.classes))
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Scores the whole split; on valid, logs, checkpoints and checks early stopping."""
         if stage == sb.Stage.TRAIN:
             self.train_stats = {"loss": stage_loss}
             return
-        outputs = self.collector.gather()
-        scores = score_split(outputs, self.hparams.dimensions)
+        outputs = scored_outputs(
+            self.collector.gather(),
+            self.hparams.classes,
+            self.hparams.scored_classes,
+        )
+        scores = score_split(
+            outputs, self.hparams.scored_classes, self.hparams.dimensions
+        )
         if stage == sb.Stage.VALID:
             metric = self.hparams.checkpoint_metric
             selection = selection_score(scores, metric)
@@ -251,7 +281,9 @@ class MSPEmotionBrain(EmotionBrain):
             )
             # Before saving, so that the checkpointed counter knows this epoch.
             self.hparams.epoch_counter.update_metric(selection)
-            self.checkpointer.save_and_keep_only(
+            # A NaN selection score stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
                 meta={metric: selection},
                 max_keys=[metric],
                 num_to_keep=self.hparams.num_averaged_checkpoints,
@@ -260,13 +292,58 @@ class MSPEmotionBrain(EmotionBrain):
             self.test_outputs = {**outputs, "scores": scores}
 
 
-def score_split(outputs, dimension_names):
+def scored_outputs(outputs, classes, scored_classes):
+    """A split's outputs restricted to the scored classes.
+
+    Arguments
+    ---------
+    outputs : dict
+        As returned by :meth:`ClipCollector.gather`: probabilities over
+        ``classes`` and consensus indices into ``classes``.
+    classes : list of str
+        The predicted pdf's categories.
+    scored_classes : list of str
+        Those the metrics score.
+
+    Returns
+    -------
+    dict
+        ``outputs`` with ``probabilities`` ``[N, len(scored_classes)]`` (the
+        scored classes' probabilities, renormalised to sum to 1) and
+        ``class_targets`` indexing ``scored_classes`` (-1 when the consensus
+        is none of them).
+
+    Example
+    -------
+    >>> outputs = {
+    ...     "probabilities": np.array([[0.2, 0.3, 0.5]]),
+    ...     "class_targets": np.array([2]),
+    ... }
+    >>> view = scored_outputs(outputs, ["Sad", "Happy", "Other"], ["Happy"])
+    >>> view["probabilities"].tolist(), view["class_targets"].tolist()
+    ([[1.0]], [-1])
+    """
+    columns = [classes.index(name) for name in scored_classes]
+    probabilities = outputs["probabilities"][:, columns]
+    total = probabilities.sum(axis=1, keepdims=True)
+    mapping = np.full(len(classes) + 1, -1)  # index -1 stays -1
+    mapping[columns] = np.arange(len(columns))
+    return {
+        **outputs,
+        "probabilities": probabilities / np.where(total > 0, total, 1.0),
+        "class_targets": mapping[outputs["class_targets"]],
+    }
+
+
+def score_split(outputs, class_names, dimension_names):
     """Every metric of a split, or None when it is unlabelled (Test3).
 
     Arguments
     ---------
     outputs : dict
-        As returned by :meth:`ClipCollector.gather`.
+        As returned by :func:`scored_outputs`.
+    class_names : list of str
+        The scored classes, in the order of the probabilities.
     dimension_names : list of str
         Names of the dimensional outputs.
 
@@ -286,7 +363,7 @@ def score_split(outputs, dimension_names):
     categorical = classification_report(
         outputs["probabilities"][labelled],
         outputs["class_targets"][labelled],
-        MSP_CLASS_NAMES,
+        class_names,
         speakers=np.asarray(outputs["speakers"])[labelled],
         genders=genders[labelled],
     )
@@ -330,8 +407,10 @@ def selection_score(scores, metric):
     ``macro_f1_ccc`` is the mean of macro-F1 and the mean CCC: the model is
     multi-task and both heads are the system's output, so the checkpoint is
     chosen on both (each in [0, 1] for any useful model, so neither swamps
-    the other). A score that cannot be computed (e.g. no labelled clip in a
-    ``--debug`` batch) counts as -1, the worst value.
+    the other). With no labelled clip (e.g. a ``--debug`` batch) it counts
+    as -1, the worst value; a NaN from labelled clips is returned as NaN, so
+    that :meth:`~emoshare_sb.training.brain.EmotionBrain.save_epoch_checkpoint`
+    stops the run rather than keeping a broken model.
     """
     macro_f1 = (
         scores["categorical"].get("macro_f1", float("nan"))
@@ -344,7 +423,7 @@ def selection_score(scores, metric):
         "mean_ccc": mean_ccc,
         "macro_f1_ccc": (macro_f1 + mean_ccc) / 2.0,
     }[metric]
-    if not math.isfinite(value):
+    if scores is None:
         logger.warning(f"Validation {metric} is undefined; ranked as -1.")
         return -1.0
     return float(value)
@@ -370,9 +449,12 @@ def dataio_prep(hparams):
 
     Training clips are cropped to ``train_window`` seconds when it is > 0;
     evaluation clips are scored whole, sorted by duration to limit padding.
-    Vote shares are renormalised to a pdf here (they sum to less than 1 when
-    some raters chose Other); clips without votes get an all-zero pdf and
-    ``has_pdf`` 0, never NaN, so that no NaN reaches a loss.
+    Vote shares become a pdf over ``classes`` here
+    (:func:`emoshare_sb.data.msp_podcast.class_pdf`: ``Other`` gets the
+    share the eight columns leave, votes outside ``classes`` are dropped,
+    the rest renormalised); clips without a vote among them get an all-zero
+    pdf and ``has_pdf`` 0, never NaN, so that no NaN reaches a loss. The
+    consensus class index points into ``classes`` (-1: none of them).
 
     Arguments
     ---------
@@ -388,6 +470,8 @@ def dataio_prep(hparams):
     sample_rate = hparams["sample_rate"]
     window = int(hparams["train_window"] * sample_rate)
     noise_mixer = hparams["noise_mixer"]
+    classes = hparams["classes"]
+    num_votes = len(MSP_CLASS_NAMES)  # the manifests' eight share columns
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -423,17 +507,19 @@ def dataio_prep(hparams):
     )
     def target_pipeline(*fields):
         """Vote pdf, whether it exists, consensus class index and A/V/D."""
-        votes = torch.tensor([float(v) for v in fields[:NUM_CLASSES]])
-        has_distribution = int(fields[NUM_CLASSES]) == 1
-        code = fields[NUM_CLASSES + 1]
+        pdf = None
+        if int(fields[num_votes]) == 1:
+            pdf = class_pdf([float(v) for v in fields[:num_votes]], classes)
+        code = fields[num_votes + 1]
+        name = MSP_CLASS_NAMES[MSP_CLASS_CODES.index(code)] if code else None
         yield (
-            votes / votes.sum()
-            if has_distribution
-            else torch.zeros(NUM_CLASSES)
+            torch.zeros(len(classes))
+            if pdf is None
+            else torch.tensor(pdf, dtype=torch.float32)
         )
-        yield torch.tensor([float(has_distribution)])
-        yield torch.tensor([MSP_CLASS_CODES.index(code) if code else -1])
-        yield torch.tensor([float(v) for v in fields[NUM_CLASSES + 2 :]])
+        yield torch.tensor([float(pdf is not None)])
+        yield torch.tensor([classes.index(name) if name in classes else -1])
+        yield torch.tensor([float(v) for v in fields[num_votes + 2 :]])
 
     output_keys = [
         "id",
@@ -570,16 +656,25 @@ def check_options(hparams):
             f"checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
             f"got '{hparams['checkpoint_metric']}'"
         )
+    problem = check_class_sets(hparams["classes"], hparams["scored_classes"])
+    if problem:
+        raise HparamsError(problem)
+    if hparams["class_head"].w.out_features != len(hparams["classes"]):
+        raise HparamsError(
+            f"class_head has {hparams['class_head'].w.out_features} outputs "
+            f"for {len(hparams['classes'])} classes"
+        )
     if len(hparams["dimensions"]) != len(DIMENSION_COLUMNS):
         raise HparamsError(
             f"--dimensions must name {len(DIMENSION_COLUMNS)} attributes"
         )
 
 
-def write_predictions(path, outputs):
-    """Writes one prediction file: FileName, the 1-best class, the 8 class
-    probabilities and A/V/D on MSP-Podcast's 1..7 scale."""
-    header = ["FileName", "EmoClass"] + MSP_CLASS_NAMES + DIMENSION_COLUMNS
+def write_predictions(path, outputs, class_names):
+    """Writes one prediction file: FileName, the 1-best class, the scored
+    classes' probabilities and A/V/D on MSP-Podcast's 1..7 scale."""
+    header = ["FileName", "EmoClass"] + class_names + DIMENSION_COLUMNS
+    codes = [MSP_CLASS_CODES[MSP_CLASS_NAMES.index(c)] for c in class_names]
     rows = []
     for clip, probabilities, dimensions in zip(
         outputs["ids"],
@@ -589,11 +684,11 @@ def write_predictions(path, outputs):
     ):
         # The 1-best class as the metrics rank classes (ties to the higher index).
         best = int(best_classes(probabilities[None])[0])
-        row = {"FileName": clip, "EmoClass": MSP_CLASS_CODES[best]}
+        row = {"FileName": clip, "EmoClass": codes[best]}
         row.update(
             {
                 c: f"{p:.6f}"
-                for c, p in zip(MSP_CLASS_NAMES, probabilities, strict=True)
+                for c, p in zip(class_names, probabilities, strict=True)
             }
         )
         # The model predicts (x - 1) / 6 in [0, 1]; the corpus scale is 1..7.
@@ -642,9 +737,20 @@ def format_results_table(scores_per_split, dimension_names, title):
     return "\n".join(lines)
 
 
+# The scores a split is judged by: NaN there fails the run (a per-gender score
+# of a group with one clip is undefined, and written as null).
+HEADLINE_SCORES = (
+    "categorical.macro_f1",
+    "categorical.uar",
+    "categorical.accuracy",
+    "dimensional.ccc.mean",
+)
+
+
 def write_outputs(hparams, results):
     """Writes predictions (averaged model; best checkpoint under best/),
-    results.json and the results tables in the log."""
+    results.json and the results tables in the log; returns an error line
+    for NaN scores."""
     folder = os.path.join(hparams["output_folder"], "predictions")
     summary = {
         "ssl_source": hparams["ssl_source"],
@@ -654,14 +760,17 @@ def write_outputs(hparams, results):
         "checkpoint_metric": hparams["checkpoint_metric"],
         "noise_source": repr(hparams["noise_source"]),
         "snr_reference": hparams["snr_reference"],
-        "classes": MSP_CLASS_NAMES,
+        "classes": hparams["scored_classes"],
+        "pdf_classes": hparams["classes"],
     }
     for variant, subfolder in ((AVERAGED, ""), (BEST, BEST)):
         checkpoints = results[variant].pop("checkpoints")
         scores = {}
         for split, outputs in results[variant].items():
             write_predictions(
-                os.path.join(folder, subfolder, f"{split}.csv"), outputs
+                os.path.join(folder, subfolder, f"{split}.csv"),
+                outputs,
+                hparams["scored_classes"],
             )
             scores[split] = outputs["scores"]
         logger.info(
@@ -675,43 +784,45 @@ def write_outputs(hparams, results):
             summary.update(scores)
         else:
             summary["best_checkpoint"] = {"checkpoints": checkpoints, **scores}
-    write_json(
-        os.path.join(hparams["output_folder"], "results.json"),
-        _json_safe(summary),
-    )
-
-
-def _json_safe(value):
-    """Replaces NaN/inf (invalid JSON) by None, recursively."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # A NaN score is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(results_file, summary, HEADLINE_SCORES)
+    if errors:
+        return f"{results_file}: {'; '.join(errors)}"
+    return None
 
 
 if __name__ == "__main__":
     print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with exit_on_user_error():
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+    # One line for bad overrides, corpus rows, model folders; a failed start
+    # removes the output folder it created.
+    with exit_on_user_error(), start.remove_if_failed():
         # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
+        # Lock, no symbolic links, and the hyperparameters of a resumed run
+        # unchanged: before hyperparams.yaml is written.
+        start.claim(overrides, script=__file__)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes one manifest per split of the release (once, on the main process).
         run_on_main(hparams["prepare_data"])
         datasets = dataio_prep(hparams)
+        check_train_batches(
+            len(datasets["train"]), hparams["train_dataloader_options"]
+        )
 
     brain = MSPEmotionBrain(
         modules=hparams["modules"],
@@ -731,7 +842,8 @@ if __name__ == "__main__":
             else None
         ),
     )
-    # Audio deleted or changed since data preparation: one line, not a traceback.
+    # Audio deleted or changed since data preparation, a NaN valid score:
+    # one line, not a traceback.
     with exit_on_data_error():
         brain.fit(
             brain.hparams.epoch_counter,
@@ -752,4 +864,6 @@ if __name__ == "__main__":
             max_key=hparams["checkpoint_metric"],
         )
     if if_main_process():
-        write_outputs(hparams, results)
+        error = write_outputs(hparams, results)
+        if error:
+            raise SystemExit(f"error: {error}")
