@@ -34,13 +34,15 @@ from emoshare_sb.training.checkpoints import (
     NonFiniteCheckpointError,
 )
 from emoshare_sb.training.progress import labelled_tqdm, set_label
+from emoshare_sb.training.run_checks import (
+    RunStartError,
+    check_run_values,
+    check_train_batches,
+)
 from emoshare_sb.training.run_guards import (
     LOCK_FILE,
     FolderLock,
-    RunStartError,
     changed_hparams,
-    check_run_values,
-    check_train_batches,
 )
 from emoshare_sb.utils.io import (
     atomic_write,

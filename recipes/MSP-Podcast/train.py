@@ -69,7 +69,8 @@ from emoshare_sb.training.hparams import (
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.training.run_guards import RunStart, check_train_batches
+from emoshare_sb.training.run_checks import check_train_batches
+from emoshare_sb.training.run_guards import RunStart
 from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)
