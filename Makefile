@@ -15,9 +15,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.cfg
+# requirements.lock pins every package (and its dependencies) to the versions
+# CI verified; the README says how to refresh it.
+$(STAMP): requirements.txt requirements-dev.txt requirements.lock setup.cfg
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.lock
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $@
 

@@ -8,4 +8,9 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+from emoshare_sb.utils.logs import quiet_speechbrain_logs
+
 __version__ = "0.1.0"
+
+# Before any YAML is loaded: no torchvision notice, no pip freeze in log.txt.
+quiet_speechbrain_logs()

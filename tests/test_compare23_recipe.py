@@ -242,5 +242,5 @@ def test_feature_cache_misuse_is_named(
     process = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=300
     )
-    assert process.returncode == 1
+    assert process.returncode == 2  # a user error
     assert message in process.stderr.strip().splitlines()[-1]

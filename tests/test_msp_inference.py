@@ -32,6 +32,7 @@ from emoshare_sb.metrics.classification import (
 )
 from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
+from tests.test_inference import assert_printed_close
 from tests.test_msp_recipe import run_msp
 
 BATCH_SIZE = 3
@@ -157,24 +158,36 @@ def test_export_picks_the_msp_class_and_is_self_contained(experiment, exported):
     )
 
 
+def assert_msp_close(predicted, expected):
+    """Within the tolerance of ``assert_printed_close``; the 1-best class is
+    the recipe's unless its two most probable classes are within it."""
+    assert_printed_close(predicted, expected)
+    for clip, values in expected.items():
+        probabilities = sorted(float(v) for v in values[1:9])
+        if probabilities[-1] - probabilities[-2] > 2e-5:
+            assert predicted[clip][0] == values[0], clip
+
+
 @pytest.mark.parametrize("split", ["valid", "test1", "test3"])
-def test_exported_model_reproduces_the_recipe_predictions_exactly(
+def test_exported_model_reproduces_the_recipe_predictions(
     model, experiment, split
 ):
     # HF_HUB_OFFLINE=1 (conftest): the export loads without any hub access.
     assert isinstance(model, VoteDistributionRecognizer)
     assert model.output_names == MSP_CLASS_NAMES + DIMENSIONS
-    assert predict_as_printed(model, experiment, split) == recipe_predictions(
-        experiment, split
+    assert_msp_close(
+        predict_as_printed(model, experiment, split),
+        recipe_predictions(experiment, split),
     )
 
 
 def test_experiment_folder_loads_directly(experiment):
     direct = load_model(str(experiment))
     assert isinstance(direct, VoteDistributionRecognizer)
-    assert predict_as_printed(
-        direct, experiment, "valid"
-    ) == recipe_predictions(experiment, "valid")
+    assert_msp_close(
+        predict_as_printed(direct, experiment, "valid"),
+        recipe_predictions(experiment, "valid"),
+    )
     with pytest.raises(
         ValueError, match="served by VoteDistributionRecognizer"
     ):

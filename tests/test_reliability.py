@@ -231,7 +231,7 @@ def test_bad_overrides_are_named(
         text=True,
         timeout=300,
     )
-    assert process.returncode == 1
+    assert process.returncode == 2  # a user error
     last_line = process.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: ") and message in last_line, (
         process.stderr[-2000:]

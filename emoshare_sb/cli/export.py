@@ -28,7 +28,8 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 2 for usage errors (not an experiment, folder exists).
+        0 on success, 2 for usage errors (not an experiment, folder exists,
+        target inside the experiment, code outside the allow-list).
     """
     parser = argparse.ArgumentParser(
         prog="emoshare-export",
@@ -55,7 +56,17 @@ def main(argv=None):
         help="read the SSL encoder from here instead of the experiment's ssl_source",
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing folder"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing folder (never the experiment, a folder "
+        "inside it or one that contains it)",
+    )
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="copy model definitions that name code outside the allow-list "
+        "(emoshare_sb, torch.nn, speechbrain classes); the export then "
+        "loads only with --trust-code",
     )
     parser.add_argument(
         "--onnx",
@@ -83,9 +94,10 @@ def main(argv=None):
             args.hop,
             args.encoder_source,
             args.overwrite,
+            args.trust_code,
         )
         if args.onnx:
-            write_onnx(folder, args.quantize)
+            write_onnx(folder, args.quantize, args.trust_code)
     except (ValueError, FileExistsError, OSError) as err:
         print(f"emoshare-export: error: {err}", file=sys.stderr)
         return 2
@@ -93,7 +105,7 @@ def main(argv=None):
     return 0
 
 
-def write_onnx(folder, quantize=False):
+def write_onnx(folder, quantize=False, trust_code=False):
     """Writes ``model.onnx`` (and ``model.int8.onnx``) into an export folder.
 
     Arguments
@@ -102,11 +114,13 @@ def write_onnx(folder, quantize=False):
         An export written by ``export_model``.
     quantize : bool
         Also write the ONNX Runtime int8 model.
+    trust_code : bool
+        Load the export whatever its YAML names.
     """
     from emoshare_sb.inference.interfaces import load_model
     from emoshare_sb.inference.onnx import export_onnx, quantize_onnx
 
-    export_onnx(load_model(folder), folder)
+    export_onnx(load_model(folder, trust_code=trust_code), folder)
     if quantize:
         quantize_onnx(folder)
 

@@ -14,11 +14,23 @@ the mean over windows) followed, for multi-window files, by one row per
 window (``segment`` = 0, 1, ...). With ``--format json`` (or an output ending
 in ``.json``) each file is one object with its summary and every window.
 
-A file that cannot be scored (missing, corrupt, empty) is reported on
-stderr and in the output's ``error`` field, and the others are still scored;
-the exit status is then 1 (0 when all files were scored, 2 for usage errors).
-Output files are written atomically. The model runs on the CPU unless
-``--device`` says otherwise.
+A file that cannot be scored (missing, corrupt, empty, or a prediction
+that is not finite) is reported on stderr and in the output's ``error``
+field, and the others are still scored; the exit status is then 1 (0 when
+all files were scored, 2 for usage errors, all found before any file is
+scored: a missing model folder, ``--device cuda`` without a GPU, a
+non-finite ``--window``, an output path that is a folder). Two paths to the
+same file are scored once. Output files are written atomically. The model
+runs on the CPU unless ``--device`` says otherwise.
+
+Files are sorted by duration and decoded (down-mixed, resampled) in
+``--num_workers`` DataLoader worker processes; the windows of several files
+go through the model ``--batch_size`` at a time. ``--vad`` scores only the
+speech Silero VAD finds: windows stay on the recording's timeline, a window
+without speech is marked ``silent`` (columns ``speech`` and ``silent``) and
+not scored. A model folder's YAML is checked against an allow-list before it
+is evaluated (:mod:`emoshare_sb.inference.safety`); ``--trust-code`` loads a
+folder you wrote whatever it names.
 
 The model's inference class is found from the folder
 (:func:`emoshare_sb.inference.interfaces.load_model`), so the same command serves both
@@ -38,6 +50,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import sys
 
@@ -80,7 +93,9 @@ def find_inputs(arguments, extensions=AUDIO_EXTENSIONS):
     Returns
     -------
     list of str
-        Audio file paths, in order, without duplicates.
+        Audio file paths, in order, without duplicates: two paths to the
+        same file (``recordings/a.wav`` and ``../x/recordings/a.wav``, a
+        symbolic link) are one clip, kept under the first path given.
 
     Example
     -------
@@ -107,7 +122,10 @@ def find_inputs(arguments, extensions=AUDIO_EXTENSIONS):
             files.extend(read_file_list(argument))
         else:
             files.append(argument)
-    return list(dict.fromkeys(files))
+    unique = {}
+    for path in files:
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
 
 
 def read_file_list(path):
@@ -138,7 +156,7 @@ def read_file_list(path):
         ]
 
 
-def csv_rows(result, names):
+def csv_rows(result, names, vad=False):
     """Output CSV rows of one file: the summary, then each window if several.
 
     Arguments
@@ -148,6 +166,9 @@ def csv_rows(result, names):
         :func:`score_files`.
     names : list of str
         Output columns (the model's ``prediction_columns``).
+    vad : bool
+        Add ``speech`` (seconds of speech) and ``silent`` (1: not scored,
+        empty values) to each row.
 
     Returns
     -------
@@ -180,14 +201,24 @@ def csv_rows(result, names):
             names,
         )
     ]
+    if vad:
+        rows[0].update(_speech_fields(result.get("speech"), result["summary"]))
     if len(result["windows"]) > 1:
-        rows.extend(
-            _csv_row(
+        for index, w in enumerate(result["windows"]):
+            row = _csv_row(
                 result["file"], index, w["start"], w["end"], w["values"], names
             )
-            for index, w in enumerate(result["windows"])
-        )
+            if vad:
+                row.update(_speech_fields(w.get("speech"), w["values"]))
+            rows.append(row)
     return rows
+
+
+def _speech_fields(speech, values):
+    return {
+        "speech": "" if speech is None else f"{speech:.3f}",
+        "silent": int(values is None),
+    }
 
 
 def _csv_row(file, segment, start, end, values, names):
@@ -197,6 +228,8 @@ def _csv_row(file, segment, start, end, values, names):
         "start": f"{start:.3f}",
         "end": f"{end:.3f}",
     }
+    if values is None:  # a silent window (--vad): not scored
+        return row
     # Scores with 6 decimals; labels (an MSP model's 1-best class) as they are.
     row.update(
         {
@@ -209,8 +242,78 @@ def _csv_row(file, segment, start, end, values, names):
     return row
 
 
-def score_files(model, files, progress=True):
+class AudioFiles:
+    """Decodes audio files for a DataLoader's worker processes (a map-style dataset).
+
+    Arguments
+    ---------
+    files : list of str
+        Audio files.
+    sample_rate : int
+        The model's rate (files are down-mixed and resampled to it).
+    """
+
+    def __init__(self, files, sample_rate):
+        self.files = files
+        self.sample_rate = sample_rate
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, index):
+        """``(index, signal, None)``, or ``(index, None, reason)`` on failure."""
+        from emoshare_sb.data.audio import read_audio
+
+        path = self.files[index]
+        try:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: no such file")
+            return index, read_audio(path, self.sample_rate), None
+        except Exception as err:  # one bad file must not stop the others
+            return index, None, _reason(path, err)
+
+
+def length_batches(files, batch_size):
+    """Groups files of similar durations (read from their headers).
+
+    Arguments
+    ---------
+    files : list of str
+        Audio files; unreadable ones count as 0 s (decoding reports them).
+    batch_size : int
+        Files per batch.
+
+    Returns
+    -------
+    list of list of int
+        File indices, shortest files first.
+
+    Example
+    -------
+    >>> length_batches(["missing_a.wav", "missing_b.wav", "c.wav"], 2)
+    [[0, 1], [2]]
+    """
+    from emoshare_sb.data.audio import audio_info
+
+    durations = []
+    for path in files:
+        try:
+            durations.append(audio_info(path)[0])
+        except Exception:  # reported when decoded
+            durations.append(0.0)
+    order = sorted(range(len(files)), key=lambda i: (durations[i], i))
+    return [
+        order[first : first + batch_size]
+        for first in range(0, len(order), batch_size)
+    ]
+
+
+def score_files(model, files, progress=True, num_workers=0, vad=False):
     """Scores each file, catching per-file failures.
+
+    Files are decoded in ``num_workers`` worker processes (a torch
+    DataLoader), grouped by duration, and the windows of a group go through
+    the model ``model.window_batch_size`` at a time.
 
     Arguments
     ---------
@@ -220,54 +323,123 @@ def score_files(model, files, progress=True):
         Audio files.
     progress : bool
         Show a progress bar on stderr.
+    num_workers : int
+        Decoding processes (0: in this process).
+    vad : bool
+        Score only speech (see ``EmotionShareRegressor.score_signals``).
 
     Returns
     -------
     list of dict
-        One ``{"file", "duration", "summary", "windows", "error"}`` per file;
-        ``error`` is None or the reason the file failed.
+        One ``{"file", "duration", "summary", "windows", "error"}`` per file,
+        in the order of ``files`` (with ``speech`` under ``vad``); ``error``
+        is None or the reason the file failed, e.g. a prediction that is
+        not finite.
     """
-    results = []
+    import torch
+
+    loader = torch.utils.data.DataLoader(
+        AudioFiles(files, model.hparams.sample_rate),
+        batch_sampler=length_batches(files, model.window_batch_size),
+        num_workers=num_workers if len(files) > 1 else 0,
+        collate_fn=list,
+        worker_init_fn=_one_thread,
+    )
+    results = [None] * len(files)
     bar = tqdm(
-        files,
+        total=len(files),
         desc="Scoring",
         unit="file",
         disable=not progress,
         file=sys.stderr,
     )
-    for path in bar:
+    for batch in loader:
+        decoded = [(i, signal) for i, signal, _ in batch if signal is not None]
+        for index, _, reason in batch:
+            if reason is not None:
+                results[index] = _failed(files[index], reason)
         try:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: no such file")
-            scored = model.score_file(path)
-        except Exception as err:  # one bad file must not stop the others
-            reason = str(err) or type(err).__name__
-            if path not in reason:
-                reason = f"{path}: {reason}"
-            tqdm.write(f"FAILED {reason}", file=sys.stderr)
-            results.append(
-                {
-                    "file": path,
-                    "duration": None,
-                    "summary": None,
-                    "windows": None,
-                    "error": reason,
-                }
+            scored = model.score_signals(
+                [signal for _, signal in decoded],
+                [files[i] for i, _ in decoded],
+                vad=vad,
             )
-            continue
-        results.append(
-            {
-                "file": path,
-                "duration": scored.duration,
-                "summary": scored.summary,
-                "windows": scored.windows,
-                "error": None,
-            }
-        )
+        except Exception:  # score them one by one to name the culprit
+            scored = []
+            for index, signal in decoded:
+                try:
+                    scored.extend(
+                        model.score_signals([signal], [files[index]], vad=vad)
+                    )
+                except Exception as one:
+                    results[index] = _failed(
+                        files[index], _reason(files[index], one)
+                    )
+                    scored.append(None)
+        for (index, _), prediction in zip(decoded, scored, strict=True):
+            if prediction is not None:
+                results[index] = _result(prediction, vad)
+        bar.update(len(batch))
+    bar.close()
     return results
 
 
-def format_output(results, names, output_format, model_info):
+def _one_thread(worker_id):
+    """Decoding workers use one thread each (the model uses the others)."""
+    import torch
+
+    del worker_id
+    torch.set_num_threads(1)
+
+
+def _reason(path, err):
+    reason = str(err) or type(err).__name__
+    return reason if path in reason else f"{path}: {reason}"
+
+
+def _failed(path, reason):
+    tqdm.write(f"FAILED {reason}", file=sys.stderr)
+    return {
+        "file": path,
+        "duration": None,
+        "summary": None,
+        "windows": None,
+        "error": reason,
+    }
+
+
+def _result(prediction, vad):
+    """The output record of a FilePrediction, or a failure if not finite."""
+    named = [("the clip", prediction.summary)] + [
+        (f"window {i} ({w['start']:.3f}-{w['end']:.3f} s)", w["values"])
+        for i, w in enumerate(prediction.windows)
+    ]
+    for where, values in named:
+        bad = [
+            name
+            for name, value in (values or {}).items()
+            if isinstance(value, float) and not math.isfinite(value)
+        ]
+        if bad:
+            return _failed(
+                prediction.path,
+                f"{prediction.path}: the model predicted a non-finite value "
+                f"(NaN or Inf) for {', '.join(bad)} in {where}; check the "
+                "model's weights",
+            )
+    result = {
+        "file": prediction.path,
+        "duration": prediction.duration,
+        "summary": prediction.summary,
+        "windows": prediction.windows,
+        "error": None,
+    }
+    if vad:
+        result["speech"] = prediction.speech
+    return result
+
+
+def format_output(results, names, output_format, model_info, vad=False):
     """Renders the results as CSV or JSON text.
 
     Arguments
@@ -280,6 +452,8 @@ def format_output(results, names, output_format, model_info):
         ``"csv"`` or ``"json"``.
     model_info : dict
         Model folder, window and hop, recorded in the JSON output.
+    vad : bool
+        Add the ``speech`` and ``silent`` CSV columns.
 
     Returns
     -------
@@ -295,11 +469,13 @@ def format_output(results, names, output_format, model_info):
         }
         return json.dumps(document, indent=2) + "\n"
     stream = io.StringIO()
-    fieldnames = ["file", "segment", "start", "end", *names, "error"]
+    fieldnames = ["file", "segment", "start", "end"]
+    fieldnames += ["speech", "silent"] if vad else []
+    fieldnames += [*names, "error"]
     writer = csv.DictWriter(stream, fieldnames=fieldnames, lineterminator="\n")
     writer.writeheader()
     for result in results:
-        writer.writerows(csv_rows(result, names))
+        writer.writerows(csv_rows(result, names, vad))
     return stream.getvalue()
 
 
@@ -349,6 +525,25 @@ def build_parser():
         help="windows scored together (default 8)",
     )
     parser.add_argument(
+        "--num_workers",
+        type=int,
+        default=min(4, max(0, (os.cpu_count() or 1) - 1)),
+        help="processes decoding audio (default: CPU cores - 1, at most 4; "
+        "0 decodes in the main process)",
+    )
+    parser.add_argument(
+        "--vad",
+        action="store_true",
+        help="score only speech (Silero VAD): windows keep the recording's "
+        "timeline, windows without speech are marked silent and not scored",
+    )
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="load a model folder whose hyperparams.yaml names code outside "
+        "the allow-list (only for folders you wrote yourself)",
+    )
+    parser.add_argument(
         "--no_progress", action="store_true", help="no progress bar"
     )
     parser.add_argument(
@@ -381,24 +576,30 @@ def main(argv=None):
         return int(exit_.code or 0)
     try:
         output_format = _output_format(args)
+        _check_arguments(args)
         files = find_inputs(args.inputs)
         if not files:
             raise UsageError("no audio files found in the inputs")
-        if args.batch_size < 1:
-            raise UsageError("--batch_size must be at least 1")
         model = _load(args)
     except UsageError as err:
         print(f"emoshare-predict: error: {err}", file=sys.stderr)
         return 2
 
-    results = score_files(model, files, progress=not args.no_progress)
+    results = score_files(
+        model,
+        files,
+        progress=not args.no_progress,
+        num_workers=args.num_workers,
+        vad=args.vad,
+    )
     model_info = {
         "model": os.path.abspath(args.model),
         "window": model.hparams.window,
         "hop": model.hparams.hop,
+        "vad": args.vad,
     }
     text = format_output(
-        results, model.prediction_columns, output_format, model_info
+        results, model.prediction_columns, output_format, model_info, args.vad
     )
     if args.output:
         with atomic_write(args.output, "w", newline="") as handle:
@@ -409,6 +610,66 @@ def main(argv=None):
     if failed:
         print(f"{failed} of {len(results)} files failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_arguments(args):
+    """Usage errors found before any model is loaded or file scored."""
+    for name in ("window", "hop"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise UsageError(
+                f"--{name} must be a finite number of seconds >= 0, got {value}"
+            )
+    if args.batch_size < 1:
+        raise UsageError("--batch_size must be at least 1")
+    if args.num_workers < 0:
+        raise UsageError("--num_workers must be 0 or more")
+    if args.output:
+        if os.path.isdir(args.output):
+            raise UsageError(
+                f"--output '{args.output}' is a folder: give a file name, "
+                "e.g. predictions.csv"
+            )
+        parent = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(parent):
+            raise UsageError(
+                f"--output '{args.output}': the folder '{parent}' does not exist"
+            )
+    if not os.path.exists(args.model):
+        raise UsageError(
+            f"the model folder '{args.model}' does not exist: give an exported "
+            "model folder (emoshare-export) or a trained experiment folder"
+        )
+    _check_device(args.device)
+    if args.vad:
+        try:
+            import silero_vad  # noqa: F401
+        except ImportError as err:
+            raise UsageError(
+                "--vad needs silero-vad: pip install silero-vad"
+            ) from err
+
+
+def _check_device(device):
+    """Refuses a device this machine does not have, before any work."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UsageError(
+            f"--device '{device}' is not a device: use cpu, cuda, cuda:1, ..."
+        ) from err
+    if parsed.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise UsageError("no CUDA device; use --device cpu")
+    count = torch.cuda.device_count()
+    if parsed.index is not None and parsed.index >= count:
+        raise UsageError(
+            f"no CUDA device {parsed.index}: this machine has {count} "
+            f"(cuda:0 to cuda:{count - 1})"
+        )
 
 
 def _output_format(args):
@@ -434,7 +695,10 @@ def _load(args):
     try:
         if args.backend == "torch":
             model = load_model(
-                args.model, device=args.device, overrides=overrides
+                args.model,
+                device=args.device,
+                overrides=overrides,
+                trust_code=args.trust_code,
             )
         else:
             from emoshare_sb.inference.onnx import load_onnx_model

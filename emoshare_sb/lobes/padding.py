@@ -192,6 +192,13 @@ def padding_invariant(model):
     >>> torch.allclose(batched[1, : alone.shape[1]], alone, atol=1e-4)
     True
     """
+    with _group_norm_over_valid_frames(model), float_padding_masks(model):
+        yield model
+
+
+@contextlib.contextmanager
+def _group_norm_over_valid_frames(model):
+    """The GroupNorm half of :func:`padding_invariant`."""
     if not has_group_norm_frontend(model) or isinstance(
         model.feature_extractor.conv_layers[0].layer_norm, _MaskedGroupNorm
     ):
@@ -211,3 +218,108 @@ def padding_invariant(model):
     finally:
         handle.remove()
         first.layer_norm = original
+
+
+def _attention_with_float_mask(original, num_heads):
+    """Wraps WavLM's ``torch_multi_head_self_attention``: the boolean
+    padding mask is folded into the float position bias (``-inf`` at padded
+    keys, as torch itself would add it), and no separate mask is passed."""
+
+    def attention(hidden_states, attention_mask, gated_position_bias):
+        """WavLM's attention, with the padding inside the float bias.
+
+        Arguments
+        ---------
+        hidden_states : torch.Tensor
+            ``[B, T, C]``.
+        attention_mask : torch.Tensor or None
+            ``[B, T]``, 1 at valid frames.
+        gated_position_bias : torch.Tensor
+            ``[B * heads, T, T]``.
+
+        Returns
+        -------
+        tuple
+            What the wrapped method returns.
+        """
+        if attention_mask is not None:
+            padded = attention_mask.ne(1)  # [B, T] True at padded frames
+            batch, time = padded.shape
+            gated_position_bias = (
+                gated_position_bias.view(batch, num_heads, -1, time)
+                .masked_fill(padded[:, None, None, :], float("-inf"))
+                .view(batch * num_heads, -1, time)
+            )
+        return original(hidden_states, None, gated_position_bias)
+
+    return attention
+
+
+@contextlib.contextmanager
+def float_padding_masks(model):
+    """Gives WavLM's attention one float mask instead of a bool and a float one.
+
+    HF's WavLM passes torch a boolean ``key_padding_mask`` together with its
+    float relative-position bias as ``attn_mask``; torch warns ("Support for
+    mismatched key_padding_mask and attn_mask is deprecated") on every
+    padded batch. Inside this context the padding is added to the bias
+    (``-inf`` at padded keys, exactly what torch does with the boolean mask)
+    and only the float mask is passed. Other models are left untouched.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        A HuggingFace model (WavLM is the one changed).
+
+    Yields
+    ------
+    torch.nn.Module
+        The same model.
+
+    Example
+    -------
+    >>> import warnings
+    >>> import transformers
+    >>> config = transformers.WavLMConfig(
+    ...     hidden_size=16,
+    ...     num_hidden_layers=1,
+    ...     num_attention_heads=2,
+    ...     intermediate_size=32,
+    ...     conv_dim=(8,) * 7,
+    ...     num_conv_pos_embeddings=16,
+    ...     num_conv_pos_embedding_groups=4,
+    ...     feat_extract_norm="layer",
+    ... )
+    >>> model = transformers.WavLMModel(config).eval()
+    >>> wavs, mask = torch.randn(2, 8000), torch.ones(2, 8000, dtype=torch.long)
+    >>> mask[1, 4000:] = 0
+    >>> with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     before = model(wavs, attention_mask=mask).last_hidden_state
+    >>> any("mismatched key_padding_mask" in str(w.message) for w in caught)
+    True
+    >>> with (
+    ...     torch.no_grad(),
+    ...     float_padding_masks(model),
+    ...     warnings.catch_warnings(),
+    ... ):
+    ...     warnings.simplefilter("error")  # no mismatched-mask warning
+    ...     after = model(wavs, attention_mask=mask).last_hidden_state
+    >>> torch.allclose(before, after, atol=1e-6)
+    True
+    """
+    patched = [
+        module
+        for module in model.modules()
+        if hasattr(module, "torch_multi_head_self_attention")
+        and "torch_multi_head_self_attention" not in vars(module)
+    ]
+    for module in patched:
+        module.torch_multi_head_self_attention = _attention_with_float_mask(
+            module.torch_multi_head_self_attention, module.num_heads
+        )
+    try:
+        yield model
+    finally:
+        for module in patched:
+            del module.torch_multi_head_self_attention

@@ -194,3 +194,9 @@ def _write_rows(path, header, rows):
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("compare23")

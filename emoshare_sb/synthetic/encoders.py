@@ -120,3 +120,9 @@ def make_tiny_ssl_model(
         return_attention_mask=True,
     ).save_pretrained(folder)
     return folder
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("ssl")

@@ -229,3 +229,9 @@ def _evaluator_lines(code, rng):
         val, act, dom = rng.integers(1, 6, size=3)
         lines.append(f"{rater}:\tval {val}; act {act}; dom  {dom};\t()")
     return lines
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("iemocap")

@@ -427,3 +427,9 @@ def _write_rows(path, header, rows, quoting=csv.QUOTE_MINIMAL):
         writer = csv.writer(handle, quoting=quoting)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("msp_podcast")

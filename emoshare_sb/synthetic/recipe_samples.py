@@ -204,3 +204,9 @@ def write_stage1_upstream(source, stage1_folder, test_session, shift=0.01):
     os.makedirs(path, exist_ok=True)
     torch.save(state, os.path.join(path, "encoder.ckpt"))
     return os.path.join(path, "encoder.ckpt")
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("recipe_samples")

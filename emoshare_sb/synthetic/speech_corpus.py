@@ -237,3 +237,9 @@ def make_speech_corpus(
         prosody_rows,
     )
     return folder
+
+
+if __name__ == "__main__":
+    from emoshare_sb.synthetic.cli import generator_main
+
+    generator_main("speech")

@@ -21,6 +21,12 @@ adds, through the standard Brain hooks:
   checkpoint, or averaged over the N best as Morais et al. do
   (``speechbrain.utils.checkpoints.average_checkpoints``), and the average is
   saved;
+* **checkpoints that can be trusted** (:meth:`save_epoch_checkpoint`): a
+  NaN or infinite validation metric stops the run with a message naming the
+  epoch, before anything is saved, so no rerun resumes a NaN checkpoint;
+* **labelled progress** (:meth:`on_stage_start`): every progress bar names
+  its pass (``train, epoch 2``, ``devel, epoch 2``, ``test, averaged``), and
+  a captured log gets one line per 10 % (:mod:`emoshare_sb.training.progress`);
 * **multi-process training on CPU** (:meth:`_wrap_distributed`): SpeechBrain
   converts BatchNorm to SyncBatchNorm under DDP, which only runs on CUDA; here
   the conversion is done on CUDA only, so ``torchrun`` with the gloo backend
@@ -37,6 +43,7 @@ Authors
  * emoshare_sb contributors 2026
 """
 
+import math
 import os
 
 import speechbrain as sb
@@ -47,6 +54,12 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.lobes import feature_lengths
+from emoshare_sb.training import progress
+from emoshare_sb.training.checkpoints import (
+    UNREADABLE_ERRORS,
+    NonFiniteCheckpointError,
+    UnreadableCheckpointError,
+)
 from emoshare_sb.training.feature_cache.extraction import encode_padded_bounded
 from emoshare_sb.utils.io import atomic_write, write_json
 
@@ -83,6 +96,9 @@ class EmotionBrain(sb.Brain):
         (the YAMLs' ``use_tensorboard: False``) logs to ``train_logger`` only.
     """
 
+    #: The name of the validation split, in progress bars and messages.
+    valid_split = "valid"
+
     def __init__(
         self,
         *args,
@@ -99,7 +115,67 @@ class EmotionBrain(sb.Brain):
         self.encoder_opt_class = encoder_opt_class
         self.encoder_freeze_steps = encoder_freeze_steps or 0
         self.lr_schedulers = lr_schedulers or {}
+        self.evaluation_split = "test"
+        progress.install()
         super().__init__(*args, **kwargs)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Names the stage's progress bar (recipes call this from theirs).
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage starting.
+        epoch : int, optional
+            The epoch (training and validation).
+        """
+        if stage == sb.Stage.TRAIN:
+            label = f"train, epoch {epoch}"
+        elif stage == sb.Stage.VALID:
+            label = f"{self.valid_split}, epoch {epoch}"
+        else:
+            label = (
+                f"{self.evaluation_split}, "
+                f"{getattr(self, 'evaluation_variant', AVERAGED)}"
+            )
+        progress.set_label(label)
+
+    def save_epoch_checkpoint(self, epoch, meta, max_keys, num_to_keep):
+        """Saves the end-of-epoch checkpoint, refusing a non-finite metric.
+
+        Arguments
+        ---------
+        epoch : int
+            The epoch, for the message.
+        meta : dict
+            The checkpoint's metrics (e.g. ``{"spearman": 0.41}``).
+        max_keys : list of str
+            Keys whose highest values are kept.
+        num_to_keep : int
+            Checkpoints kept.
+
+        Raises
+        ------
+        NonFiniteCheckpointError
+            When a metric is NaN or infinite: nothing is saved, and the
+            message names the epoch and the likely causes.
+        """
+        bad = [
+            key
+            for key, value in meta.items()
+            if isinstance(value, int | float) and not math.isfinite(value)
+        ]
+        if bad:
+            raise NonFiniteCheckpointError(
+                f"epoch {epoch}: the {self.valid_split} {', '.join(bad)} is "
+                f"{meta[bad[0]]}, so the run stops without saving a "
+                f"checkpoint: a {self.valid_split} clip with NaN/Inf samples, "
+                "a split whose targets or predictions do not vary, or a "
+                "diverged model (see the epoch's losses in train_log.txt)"
+            )
+        self.checkpointer.save_and_keep_only(
+            meta=meta, max_keys=max_keys, num_to_keep=num_to_keep
+        )
 
     def encoder_parameters(self):
         """Trainable encoder parameters that the downstream ``model`` does not hold.
@@ -269,7 +345,16 @@ class EmotionBrain(sb.Brain):
         ]
         averaged = {}
         for name in self.module_recoverables():
-            state = average_checkpoints(checkpoints, recoverable_name=name)
+            try:
+                state = average_checkpoints(checkpoints, recoverable_name=name)
+            except UNREADABLE_ERRORS as error:
+                names = ", ".join(str(c.path) for c in checkpoints)
+                raise UnreadableCheckpointError(
+                    f"cannot read the {name} parameters of the checkpoints "
+                    f"to evaluate ({names}): {type(error).__name__}: {error}; "
+                    "a truncated checkpoint: delete it (rm -r FOLDER) and "
+                    "rerun, which evaluates the remaining ones"
+                ) from error
             self.checkpointer.recoverables[name].load_state_dict(state)
             averaged[name] = state
         if variant == AVERAGED and if_main_process():
@@ -319,6 +404,7 @@ class EmotionBrain(sb.Brain):
             self.evaluation_variant = variant
             results[variant] = {}
             for split, dataset in datasets.items():
+                self.evaluation_split = split
                 options = (split_loader_kwargs or {}).get(
                     split, loader_kwargs or {}
                 )

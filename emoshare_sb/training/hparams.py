@@ -24,6 +24,7 @@ Authors
 import contextlib
 import difflib
 import io
+import sys
 
 import ruamel.yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
@@ -34,8 +35,15 @@ from emoshare_sb.data.errors import DataPrepError
 logger = get_logger(__name__)
 
 
-class HparamsError(ValueError):
+class UserError(ValueError):
+    """Bad input that the user can fix: the run stops with one line, exit status 2."""
+
+
+class HparamsError(UserError):
     """A command-line override that does not fit the YAML file."""
+
+
+USER_ERROR_STATUS = 2
 
 
 def load_hparams(hparams_file, overrides=None):
@@ -204,15 +212,21 @@ def overrides_as_dict(overrides):
 
     Example
     -------
-    >>> overrides_as_dict("lr: 0.001\nbatch_size: 4")
+    >>> overrides_as_dict("lr: 0.001\\nbatch_size: 4")
     {'lr': 0.001, 'batch_size': 4}
     >>> overrides_as_dict(None)
     {}
     """
     if isinstance(overrides, str):
-        overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
-            io.StringIO(overrides)
-        )
+        try:
+            overrides = ruamel.yaml.YAML(typ="safe", pure=True).load(
+                io.StringIO(overrides)
+            )
+        except ruamel.yaml.YAMLError as error:  # e.g. an option given twice
+            problem = getattr(error, "problem", None) or str(error)
+            raise HparamsError(
+                f"cannot read the command-line overrides: {problem}"
+            ) from error
     return dict(overrides or {})
 
 
@@ -347,22 +361,28 @@ def _fits(value, expected):
 
 @contextlib.contextmanager
 def exit_on_user_error():
-    """Turns a bad-input error into a one-line message and exit status 1.
+    """Turns a bad-input error into a one-line message and exit status 2.
 
     For the set-up part of a recipe (loading the YAML, checking the encoder,
     preparing data): an unknown override, a bad label row, a missing audio
     file or model folder, or a full disk is the user's to fix, and a traceback
-    only hides the message that says how.
+    only hides the message that says how. The message goes to stderr as
+    ``error: ...``.
 
     Example
     -------
-    >>> with exit_on_user_error():
+    >>> import contextlib, io
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr), exit_on_user_error():
     ...     raise HparamsError("--lr expects a number")
     Traceback (most recent call last):
     ...
-    SystemExit: error: --lr expects a number
+    SystemExit: 2
+    >>> stderr.getvalue()
+    'error: --lr expects a number\\n'
     """
     try:
         yield
-    except (HparamsError, DataPrepError, OSError) as error:
-        raise SystemExit(f"error: {error}") from error
+    except (UserError, DataPrepError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(USER_ERROR_STATUS) from error

@@ -1,4 +1,4 @@
-"""Utilities: atomic, safe file writing.
+"""Utilities: atomic, safe file writing; quiet SpeechBrain logs.
 
 Authors
  * emoshare_sb contributors 2026

@@ -49,6 +49,7 @@ from emoshare_sb.metrics.regression import (
 )
 from emoshare_sb.training.batching import dataloader_options
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
 from emoshare_sb.training.hparams import (
     HparamsError,
@@ -57,7 +58,9 @@ from emoshare_sb.training.hparams import (
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_checks import check_train_batches
+from emoshare_sb.training.run_guards import RunStart
+from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)
 
@@ -81,6 +84,8 @@ class EmotionShareBrain(EmotionBrain):
     Optimizers, the encoder's frozen start, checkpoint averaging and CPU DDP
     come from :class:`emoshare_sb.training.brain.EmotionBrain`.
     """
+
+    valid_split = "devel"
 
     def compute_forward(self, batch, stage):
         """Predicts shares; at evaluation, optionally per sliding window, averaged per clip."""
@@ -133,6 +138,7 @@ class EmotionShareBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split prediction collector for devel/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.collector = PredictionCollector()
 
@@ -163,8 +169,10 @@ class EmotionShareBrain(EmotionBrain):
             meta = {metric: stats[metric]}
             if self.hparams.checkpoint_selection == PER_EMOTION:
                 meta.update(emotion_meta(scores, self.hparams.emotions))
-            # The N best by each key are kept (their union).
-            self.checkpointer.save_and_keep_only(
+            # The N best by each key are kept (their union); a NaN metric
+            # stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
                 meta=meta,
                 max_keys=list(meta),
                 num_to_keep=self.hparams.num_averaged_checkpoints,
@@ -452,7 +460,7 @@ def write_predictions(path, emotions, outputs):
 
 def write_outputs(hparams, results):
     """Writes predictions (averaged model; best checkpoint under best/), results.json
-    and the results tables in the log."""
+    and the results tables in the log; returns an error line for NaN scores."""
     emotions = hparams["emotions"]
     folder = os.path.join(hparams["output_folder"], "predictions")
     # Every encoder source (fusion YAMLs have one per encoder, Fbank none).
@@ -493,7 +501,13 @@ def write_outputs(hparams, results):
             summary.update(scores)
         else:
             summary["best_checkpoint"] = scores
-    write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # A NaN score is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(
+        results_file, summary, ("spearman.mean", "ccc.mean", "pearson.mean")
+    )
+    if errors:
+        return f"{results_file}: {'; '.join(errors)}"
     if summary["devel"] is not None:
         logger.info(
             f"devel mean Spearman: {summary['devel']['spearman']['mean']:.3f} (average of "
@@ -503,50 +517,60 @@ def write_outputs(hparams, results):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with exit_on_user_error():
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+    # One line for bad overrides, corpus rows, model folders; a failed start
+    # removes the output folder it created.
+    with exit_on_user_error(), start.remove_if_failed():
         # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
+        # Lock, no symbolic links, and the hyperparameters of a resumed run
+        # unchanged: before hyperparams.yaml is written.
+        start.claim(overrides, script=__file__)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes the train/devel/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
 
-    brain = EmotionShareBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-        # Fine-tuning YAMLs only: the encoder's optimizer, its frozen start
-        # and the learning-rate schedules.
-        encoder_opt_class=hparams.get("encoder_opt_class"),
-        encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
-        lr_schedulers=hparams.get("lr_schedulers"),
-        train_logger=hparams["train_logger"],
-        tensorboard_logger=(
-            hparams["tensorboard_logger"]
-            if hparams["use_tensorboard"]
-            else None
-        ),
-    )
-    feature_cache = None
-    if hparams["use_feature_cache"]:
-        with exit_on_user_error():
+        brain = EmotionShareBrain(
+            modules=hparams["modules"],
+            opt_class=hparams["opt_class"],
+            hparams=hparams,
+            run_opts=run_opts,
+            checkpointer=hparams["checkpointer"],
+            # Fine-tuning YAMLs only: the encoder's optimizer, its frozen
+            # start and the learning-rate schedules.
+            encoder_opt_class=hparams.get("encoder_opt_class"),
+            encoder_freeze_steps=hparams.get("encoder_freeze_steps", 0),
+            lr_schedulers=hparams.get("lr_schedulers"),
+            train_logger=hparams["train_logger"],
+            tensorboard_logger=(
+                hparams["tensorboard_logger"]
+                if hparams["use_tensorboard"]
+                else None
+            ),
+        )
+        feature_cache = None
+        if hparams["use_feature_cache"]:
             feature_cache = build_feature_cache(hparams, brain.device)
-    datasets = dataio_prep(hparams, feature_cache)
-    loaders = loader_options(hparams, datasets, brain)
+        datasets = dataio_prep(hparams, feature_cache)
+        loaders = loader_options(hparams, datasets, brain)
+        check_train_batches(len(datasets["train"]), loaders["train"])
 
-    # Audio deleted or changed since data preparation: one line, not a traceback.
+    # Audio deleted or changed since data preparation, a NaN devel score:
+    # one line, not a traceback.
     with exit_on_data_error():
         brain.fit(
             brain.hparams.epoch_counter,
@@ -568,4 +592,6 @@ if __name__ == "__main__":
                 max_key=hparams["checkpoint_metric"],
             )
     if if_main_process():
-        write_outputs(hparams, results)
+        error = write_outputs(hparams, results)
+        if error:
+            raise SystemExit(f"error: {error}")

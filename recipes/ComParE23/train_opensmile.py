@@ -37,6 +37,7 @@ from emoshare_sb.metrics.regression import (
     regression_scores,
     spearman_per_column,
 )
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import exit_on_user_error, load_hparams
 from emoshare_sb.training.linear_models import select_on_devel
 from emoshare_sb.utils.io import atomic_write, write_json
@@ -148,4 +149,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])

@@ -66,15 +66,17 @@ from emoshare_sb.metrics.classification import (
 )
 from emoshare_sb.metrics.regression import PredictionCollector
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
-    check_overrides,
     exit_on_user_error,
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_checks import check_train_batches
+from emoshare_sb.training.run_guards import RunStart
+from emoshare_sb.utils.io import write_csv, write_json, write_results_json
 
 logger = get_logger(__name__)
 
@@ -120,6 +122,7 @@ class IEMOCAPEmotionBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split collector for valid/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.collector = PredictionCollector()
 
@@ -145,7 +148,9 @@ class IEMOCAPEmotionBrain(EmotionBrain):
                 },
             )
             metric = self.hparams.checkpoint_metric
-            self.checkpointer.save_and_keep_only(
+            # A NaN score stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
                 meta={metric: scores[metric]},
                 max_keys=[metric],
                 num_to_keep=self.hparams.num_averaged_checkpoints,
@@ -333,7 +338,7 @@ def read_fold_plan(hparams_file, overrides):
     }
 
 
-def run_fold(hparams_file, run_opts, overrides, test_session):
+def run_fold(hparams_file, run_opts, overrides, test_session, start):
     """Trains and evaluates one fold in ``<output_folder>/fold_<test_session>``.
 
     The YAML is loaded anew for the fold with ``test_session`` overridden, so
@@ -342,24 +347,44 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
     optimizers, schedulers, epoch counter and checkpointer are new. A fold
     therefore gives the same result whether it runs alone or after others,
     and an interrupted fold resumes from its own checkpoints.
+
+    The fold folder is locked (parallel jobs may run other folds into the
+    same output folder) and checked as :class:`RunStart` checks a run; a
+    fold whose set-up fails removes the folders this start created (the
+    output folder too, before the first fold has started).
     """
     fold_overrides = {**overrides, "test_session": test_session}
+    fold_start = start.for_folder()
+    # Bad overrides, corpus rows, model folders: one line.
     with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+        exit_on_user_error(),
+        fold_start.remove_if_failed(also=start.folders_to_remove()),
+    ):
+        fold_start.claim(
+            fold_overrides,
+            folder_key="fold_folder",
+            script=__file__,
+            # Parallel jobs run single folds (--test_sessions [k]) into one folder.
+            ignore=["test_sessions"],
+        )
         hparams = load_hparams(hparams_file, fold_overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["fold_folder"],
             hyperparams_to_save=hparams_file,
             overrides=fold_overrides,
         )
+        fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         if "stage1_upstreams" in hparams:  # stage 2 of the two-stage protocol
             load_stage1_upstreams(hparams)
         # Writes the fold's train/valid/test manifests (once, on the main process).
         run_on_main(hparams["prepare_data"])
-    datasets = dataio_prep(hparams)
+        datasets = dataio_prep(hparams)
+        check_train_batches(
+            len(datasets["train"]), hparams["train_dataloader_options"]
+        )
+    start.keep()
 
     brain = IEMOCAPEmotionBrain(
         modules=hparams["modules"],
@@ -394,7 +419,9 @@ def run_fold(hparams_file, run_opts, overrides, test_session):
         max_key=hparams["checkpoint_metric"],
     )
     if if_main_process():
-        write_fold_outputs(hparams, datasets, outputs)
+        error = write_fold_outputs(hparams, datasets, outputs)
+        if error:
+            raise SystemExit(f"error: {error}")
 
 
 def write_predictions(path, classes, dataset, outputs):
@@ -421,7 +448,8 @@ def write_predictions(path, classes, dataset, outputs):
 
 def write_fold_outputs(hparams, datasets, outputs):
     """Writes the fold's predictions (averaged model; best checkpoint under
-    best/) and its results.json, and logs its scores."""
+    best/) and its results.json, and logs its scores; returns an error line
+    for a NaN WA or UA."""
     classes = list(hparams["classes"])
     folder = hparams["fold_folder"]
     test_speakers = sorted(
@@ -450,7 +478,10 @@ def write_fold_outputs(hparams, datasets, outputs):
                 f"{variant} model: WA {100 * scores['wa']:.2f} %, UA {100 * scores['ua']:.2f} % "
                 f"({scores['num_utterances']} utterances)"
             )
-    write_json(os.path.join(folder, RESULTS_FILE), _json_safe(results))
+    results_file = os.path.join(folder, RESULTS_FILE)
+    # A NaN WA/UA is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(results_file, results, ("wa", "ua"))
+    return f"{results_file}: {'; '.join(errors)}" if errors else None
 
 
 def summarise_folds(output_folder):
@@ -598,15 +629,20 @@ def _json_safe(value):
 def main(argv):
     """Runs every fold of ``test_sessions``, then writes and logs the summary."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
     with exit_on_user_error():
-        check_overrides(hparams_file, overrides)
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
+    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    with exit_on_user_error(), start.remove_if_failed():
         # As a dict, with *_dim: auto -> each encoder's width (for every fold
         # and hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
         plan = read_fold_plan(hparams_file, overrides)
         test_sessions = plan["test_sessions"]
         output_folder = plan["output_folder"]
+        # No symbolic links; each fold folder is locked and compared later.
+        start.claim(overrides, script=__file__, lock=False, compare=False)
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,
@@ -618,7 +654,7 @@ def main(argv):
     for test_session in test_sessions:
         # Audio deleted or changed since data preparation: one line.
         with exit_on_data_error():
-            run_fold(hparams_file, run_opts, overrides, test_session)
+            run_fold(hparams_file, run_opts, overrides, test_session, start)
         # The fold's modules, optimizers and data loaders go before the next fold's.
         gc.collect()
         if torch.cuda.is_available():
@@ -639,4 +675,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])

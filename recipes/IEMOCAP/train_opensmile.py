@@ -49,6 +49,7 @@ from train import (
 )
 
 from emoshare_sb.data.iemocap import SPLITS
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     check_overrides,
     exit_on_user_error,
@@ -193,4 +194,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])

@@ -61,6 +61,7 @@ from emoshare_sb.nnet.distribution_losses import (
     soft_cross_entropy,
 )
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
@@ -68,7 +69,9 @@ from emoshare_sb.training.hparams import (
     load_hparams,
     resolve_encoder_widths,
 )
-from emoshare_sb.utils.io import write_csv, write_json
+from emoshare_sb.training.run_checks import check_train_batches
+from emoshare_sb.training.run_guards import RunStart
+from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)
 
@@ -247,6 +250,7 @@ class MSPEmotionBrain(EmotionBrain):
 
     def on_stage_start(self, stage, epoch=None):
         """Starts a fresh whole-split collector for valid/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.collector = ClipCollector(len(self.hparams.classes))
 
@@ -278,7 +282,9 @@ class MSPEmotionBrain(EmotionBrain):
             )
             # Before saving, so that the checkpointed counter knows this epoch.
             self.hparams.epoch_counter.update_metric(selection)
-            self.checkpointer.save_and_keep_only(
+            # A NaN selection score stops the run here, naming the epoch.
+            self.save_epoch_checkpoint(
+                epoch,
                 meta={metric: selection},
                 max_keys=[metric],
                 num_to_keep=self.hparams.num_averaged_checkpoints,
@@ -402,8 +408,10 @@ def selection_score(scores, metric):
     ``macro_f1_ccc`` is the mean of macro-F1 and the mean CCC: the model is
     multi-task and both heads are the system's output, so the checkpoint is
     chosen on both (each in [0, 1] for any useful model, so neither swamps
-    the other). A score that cannot be computed (e.g. no labelled clip in a
-    ``--debug`` batch) counts as -1, the worst value.
+    the other). With no labelled clip (e.g. a ``--debug`` batch) it counts
+    as -1, the worst value; a NaN from labelled clips is returned as NaN, so
+    that :meth:`~emoshare_sb.training.brain.EmotionBrain.save_epoch_checkpoint`
+    stops the run rather than keeping a broken model.
     """
     macro_f1 = (
         scores["categorical"].get("macro_f1", float("nan"))
@@ -416,7 +424,7 @@ def selection_score(scores, metric):
         "mean_ccc": mean_ccc,
         "macro_f1_ccc": (macro_f1 + mean_ccc) / 2.0,
     }[metric]
-    if not math.isfinite(value):
+    if scores is None:
         logger.warning(f"Validation {metric} is undefined; ranked as -1.")
         return -1.0
     return float(value)
@@ -730,9 +738,20 @@ def format_results_table(scores_per_split, dimension_names, title):
     return "\n".join(lines)
 
 
+# The scores a split is judged by: NaN there fails the run (a per-gender score
+# of a group with one clip is undefined, and written as null).
+HEADLINE_SCORES = (
+    "categorical.macro_f1",
+    "categorical.uar",
+    "categorical.accuracy",
+    "dimensional.ccc.mean",
+)
+
+
 def write_outputs(hparams, results):
     """Writes predictions (averaged model; best checkpoint under best/),
-    results.json and the results tables in the log."""
+    results.json and the results tables in the log; returns an error line
+    for NaN scores."""
     folder = os.path.join(hparams["output_folder"], "predictions")
     summary = {
         "ssl_source": hparams["ssl_source"],
@@ -766,42 +785,45 @@ def write_outputs(hparams, results):
             summary.update(scores)
         else:
             summary["best_checkpoint"] = {"checkpoints": checkpoints, **scores}
-    write_json(
-        os.path.join(hparams["output_folder"], "results.json"),
-        _json_safe(summary),
-    )
-
-
-def _json_safe(value):
-    """Replaces NaN/inf (invalid JSON) by None, recursively."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # A NaN score is written as null, listed under "errors", and fails the run.
+    errors = write_results_json(results_file, summary, HEADLINE_SCORES)
+    if errors:
+        return f"{results_file}: {'; '.join(errors)}"
+    return None
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    with exit_on_user_error():
+        # Device, overrides, values and data folder: checked before anything
+        # is loaded or written.
+        start = RunStart(hparams_file, overrides, run_opts)
     sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
-    with (
-        exit_on_user_error()
-    ):  # bad overrides, corpus rows, model folders: one line
+    # One line for bad overrides, corpus rows, model folders; a failed start
+    # removes the output folder it created.
+    with exit_on_user_error(), start.remove_if_failed():
         # encoder_dim: auto -> the encoder's width (recorded in hyperparams.yaml).
-        overrides = resolve_encoder_widths(hparams_file, overrides)
+        overrides = resolve_encoder_widths(hparams_file, start.overrides)
+        # Lock, no symbolic links, and the hyperparameters of a resumed run
+        # unchanged: before hyperparams.yaml is written.
+        start.claim(overrides, script=__file__)
         hparams = load_hparams(hparams_file, overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True, into log.txt
         check_options(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         # Writes one manifest per split of the release (once, on the main process).
         run_on_main(hparams["prepare_data"])
         datasets = dataio_prep(hparams)
+        check_train_batches(
+            len(datasets["train"]), hparams["train_dataloader_options"]
+        )
 
     brain = MSPEmotionBrain(
         modules=hparams["modules"],
@@ -821,7 +843,8 @@ if __name__ == "__main__":
             else None
         ),
     )
-    # Audio deleted or changed since data preparation: one line, not a traceback.
+    # Audio deleted or changed since data preparation, a NaN valid score:
+    # one line, not a traceback.
     with exit_on_data_error():
         brain.fit(
             brain.hparams.epoch_counter,
@@ -842,4 +865,6 @@ if __name__ == "__main__":
             max_key=hparams["checkpoint_metric"],
         )
     if if_main_process():
-        write_outputs(hparams, results)
+        error = write_outputs(hparams, results)
+        if error:
+            raise SystemExit(f"error: {error}")

@@ -48,6 +48,7 @@ from train import (
 from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
 from emoshare_sb.metrics.classification import averaged_scores, best_classes
 from emoshare_sb.metrics.regression import ccc_per_column
+from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import (
     HparamsError,
     exit_on_user_error,
@@ -257,4 +258,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    print_help_if_asked(sys.argv[1:])  # SpeechBrain's options + the YAML's
     main(sys.argv[1:])
