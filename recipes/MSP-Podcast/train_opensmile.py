@@ -239,8 +239,13 @@ def main(argv):
         outputs = predict_split(
             classifier, regressors, data[split], features[split]
         )
-        write_predictions(os.path.join(folder, f"{split}.csv"), outputs)
-        scores[split] = score_split(outputs, hparams["dimensions"])
+        # The eight classes, scored as the challenge does.
+        write_predictions(
+            os.path.join(folder, f"{split}.csv"), outputs, MSP_CLASS_NAMES
+        )
+        scores[split] = score_split(
+            outputs, MSP_CLASS_NAMES, hparams["dimensions"]
+        )
     summary.update(scores)
     logger.info(
         "\n"
