@@ -38,7 +38,6 @@ from speechbrain.utils.logger import get_logger
 
 # The SSL recipe beside this script: one place for the scores and the files.
 from train import (
-    _json_safe,
     available_splits,
     format_results_table,
     score_split,
@@ -55,7 +54,7 @@ from emoshare_sb.training.hparams import (
     load_hparams,
 )
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
-from emoshare_sb.utils.io import atomic_write, write_json
+from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)
 
@@ -251,9 +250,9 @@ def main(argv):
             f"{summary['classifier']} + {summary['regressor']} on {summary['feature_set']}",
         )
     )
-    write_json(
-        os.path.join(hparams["output_folder"], "results.json"),
-        _json_safe(summary),
+    # Non-finite scores are written as null (as the SSL recipe writes them).
+    write_results_json(
+        os.path.join(hparams["output_folder"], "results.json"), summary
     )
 
 
