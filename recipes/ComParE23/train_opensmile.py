@@ -40,7 +40,7 @@ from emoshare_sb.metrics.regression import (
 from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import exit_on_user_error, load_hparams
 from emoshare_sb.training.linear_models import select_on_devel
-from emoshare_sb.utils.io import atomic_write, write_json
+from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)
 
@@ -141,7 +141,14 @@ def main(argv):
             title = f"{split}, {summary['model']} on {summary['feature_set']} ({len(ids)} clips)"
             logger.info("\n" + format_scores_table(scores, emotions, title))
         summary[split] = scores
-    write_json(os.path.join(hparams["output_folder"], "results.json"), summary)
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # As the SSL recipe: a NaN score is written as null and listed under
+    # "errors"; a NaN headline score fails the run.
+    errors = write_results_json(
+        results_file, summary, ("spearman.mean", "ccc.mean", "pearson.mean")
+    )
+    if errors:
+        raise SystemExit(f"error: {results_file}: {'; '.join(errors)}")
     logger.info(
         f"devel mean Spearman: {summary['devel']['spearman']['mean']:.3f} "
         f"({search['complexity_name']}={search['best']:g})"

@@ -38,7 +38,6 @@ from train import (
     BEST,
     EVAL_SPLITS,
     RESULTS_FILE,
-    _json_safe,
     check_options,
     format_folds_table,
     log_to,
@@ -57,7 +56,7 @@ from emoshare_sb.training.hparams import (
     overrides_as_dict,
 )
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
-from emoshare_sb.utils.io import atomic_write, write_json
+from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)
 
@@ -79,6 +78,14 @@ def read_split(hparams, split, debug=False):
     if debug:
         rows = rows[:DEBUG_UTTERANCES]
     return {row["ID"]: row for row in rows}
+
+
+def write_fold_results(path, results):
+    """Writes ``results`` as the SSL recipe does: a NaN score as null, listed
+    under "errors"; a NaN WA or UA fails the run."""
+    errors = write_results_json(path, results, ("wa", "ua"))
+    if errors:
+        raise SystemExit(f"error: {path}: {'; '.join(errors)}")
 
 
 def run_fold(hparams_file, overrides, test_session, debug=False):
@@ -167,7 +174,7 @@ def run_fold(hparams_file, overrides, test_session, debug=False):
         )
     for variant in (AVERAGED, BEST):  # one model, no checkpoints
         results[variant] = {"checkpoints": [], **scored}
-    write_json(os.path.join(folder, RESULTS_FILE), _json_safe(results))
+    write_fold_results(os.path.join(folder, RESULTS_FILE), results)
 
 
 def main(argv):
@@ -189,7 +196,7 @@ def main(argv):
         run_fold(hparams_file, overrides, test_session, debug)
         log_to(output_folder)
     summary = summarise_folds(output_folder)
-    write_json(os.path.join(output_folder, RESULTS_FILE), _json_safe(summary))
+    write_fold_results(os.path.join(output_folder, RESULTS_FILE), summary)
     logger.info("\n" + format_folds_table(summary))
 
 

@@ -38,6 +38,7 @@ from speechbrain.utils.logger import get_logger
 
 # The SSL recipe beside this script: one place for the scores and the files.
 from train import (
+    HEADLINE_SCORES,
     available_splits,
     format_results_table,
     score_split,
@@ -255,10 +256,12 @@ def main(argv):
             f"{summary['classifier']} + {summary['regressor']} on {summary['feature_set']}",
         )
     )
-    # Non-finite scores are written as null (as the SSL recipe writes them).
-    write_results_json(
-        os.path.join(hparams["output_folder"], "results.json"), summary
-    )
+    results_file = os.path.join(hparams["output_folder"], "results.json")
+    # As the SSL recipe: a NaN score is written as null and listed under
+    # "errors"; a NaN headline score fails the run.
+    errors = write_results_json(results_file, summary, HEADLINE_SCORES)
+    if errors:
+        raise SystemExit(f"error: {results_file}: {'; '.join(errors)}")
 
 
 if __name__ == "__main__":
