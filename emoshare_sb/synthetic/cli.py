@@ -9,6 +9,11 @@ emoshare_sb.synthetic.msp_podcast demo/msp --layout v2.0``; ``--help``
 lists its options. Each prints what it wrote and the command that runs a
 recipe on it (with the folder of ``--ssl`` as the encoder when given).
 
+Two of them are also console scripts: ``emoshare-make-tiny-ssl OUT --arch
+{hubert,wav2vec2,wavlm,whisper}`` (:func:`make_tiny_ssl_main`) and
+``emoshare-make-demo-corpus OUT`` (:func:`make_demo_corpus_main`, the
+ComParE 2023 layout corpus ``make demo`` trains on).
+
 Authors
  * emoshare_sb contributors 2026
 """
@@ -256,7 +261,7 @@ def main(argv=None):
         print(text.replace(ENCODER, args.ssl) if args.ssl else text)
 
 
-def generator_main(name, argv=None):
+def generator_main(name, argv=None, prog=None):
     """``python -m emoshare_sb.synthetic.<module> DIR``: one generator.
 
     Arguments
@@ -265,6 +270,8 @@ def generator_main(name, argv=None):
         A key of :data:`GENERATORS`.
     argv : list of str, optional
         The arguments (``sys.argv[1:]`` when None).
+    prog : str, optional
+        The command's name in ``--help`` (default: the ``python -m`` form).
 
     Example
     -------
@@ -281,10 +288,68 @@ def generator_main(name, argv=None):
         "table": "recipe_samples",
     }.get(name, name)
     parser = argparse.ArgumentParser(
-        prog=f"python -m emoshare_sb.synthetic.{module}",
+        prog=prog or f"python -m emoshare_sb.synthetic.{module}",
         description=f"Writes {generator.summary}, offline.",
     )
     parser.add_argument("folder", metavar="DIR", help="where to write")
     _add_options(parser, generator.options)
     args = parser.parse_args(argv)
     print(generator.write(args.folder, args))
+
+
+def make_demo_corpus_main(argv=None):
+    """``emoshare-make-demo-corpus OUT``: the ComParE 2023 demo corpus.
+
+    The corpus ``make demo`` trains on (tones whose pitch and noisiness set
+    the labels), with the options of ``--compare23``.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` when None).
+
+    Example
+    -------
+    >>> folder = str(getfixture("tmpdir") / "demo")
+    >>> make_demo_corpus_main(
+    ...     [folder, "--n_train", "4", "--n_devel", "2", "--n_test", "2"]
+    ... )
+    ComParE 2023 layout corpus (tones) written to ...
+    >>> sorted(os.listdir(folder))
+    ['lab', 'wav']
+    """
+    generator_main("compare23", argv, prog="emoshare-make-demo-corpus")
+
+
+def make_tiny_ssl_main(argv=None):
+    """``emoshare-make-tiny-ssl OUT --arch ARCH``: a tiny random encoder.
+
+    A randomly initialised HF model of the architecture, saved with
+    ``save_pretrained`` (it carries no knowledge of speech: for tests and
+    demos of the pipelines only).
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` when None).
+
+    Example
+    -------
+    >>> folder = str(getfixture("tmpdir") / "tiny_wavlm")
+    >>> make_tiny_ssl_main([folder, "--arch", "wavlm"])
+    Tiny random wavlm encoder saved to ...
+    >>> "config.json" in os.listdir(folder)
+    True
+    """
+    parser = argparse.ArgumentParser(
+        prog="emoshare-make-tiny-ssl",
+        description="Writes a tiny random SSL (or Whisper) encoder, offline.",
+    )
+    parser.add_argument("folder", metavar="OUT", help="where to write")
+    parser.add_argument(
+        "--arch", **{**OPTIONS["family"], "help": "the encoder architecture"}
+    )
+    parser.add_argument("--seed", **OPTIONS["seed"])
+    args = parser.parse_args(argv)
+    options = argparse.Namespace(family=args.arch, seed=args.seed)
+    print(_ssl(args.folder, options))
