@@ -239,8 +239,12 @@ def main(argv):
         outputs = predict_split(
             classifier, regressors, data[split], features[split]
         )
-        write_predictions(os.path.join(folder, f"{split}.csv"), outputs)
-        scores[split] = score_split(outputs, hparams["dimensions"])
+        # All eight classes are scored, as in the SSL recipe's default.
+        classes = list(MSP_CLASS_NAMES)
+        write_predictions(
+            os.path.join(folder, f"{split}.csv"), outputs, classes
+        )
+        scores[split] = score_split(outputs, classes, hparams["dimensions"])
     summary.update(scores)
     logger.info(
         "\n"
