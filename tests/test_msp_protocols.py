@@ -200,3 +200,32 @@ def test_paper_row_scores_the_six_classes(recipe_row_run):
     for row in rows:
         assert sum(float(row[c]) for c in SIX) == pytest.approx(1, abs=1e-5)
         assert row["EmoClass"] in {"N", "H", "A", "S", "C", "U"}
+
+
+def test_whisper_takes_the_paper_protocol_by_overrides(tmp_path):
+    """The README's command for Mitra et al.'s Whisper TC-GRU (Table 6)."""
+    whisper = make_tiny_ssl_model(str(tmp_path / "whisper"), "whisper")
+    overrides = {
+        "data_folder": "x",
+        "ssl_source": whisper,
+        "ssl_layer": 1,
+        "classes": PDF_CATEGORIES,
+        "scored_classes": SIX,
+        "categorical_loss": "ccc",
+        "categorical_weight": 0.75,
+        "dimensional_weight": 0.25,
+        "checkpoint_metric": "mean_ccc",
+    }
+    hparams = load_hparams(
+        str(REPO / "hparams/msp_whisper_tcgru.yaml"), overrides
+    )
+    recipe.check_options(hparams)
+    assert hparams["class_head"].w.out_features == 9
+    wavlm = make_tiny_ssl_model(str(tmp_path / "wavlm"), "wavlm")
+    paper = load_hparams(
+        str(REPO / PAPER),
+        {"data_folder": "x", "ssl_source": wavlm, "ssl_layer": 1},
+    )
+    for key in overrides:
+        if key not in ("data_folder", "ssl_source", "ssl_layer"):
+            assert hparams[key] == paper[key], key

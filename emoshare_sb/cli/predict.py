@@ -654,22 +654,18 @@ def _check_device(device):
     """Refuses a device this machine does not have, before any work."""
     import torch
 
+    from emoshare_sb.training.run_checks import RunStartError, check_device
+
     try:
-        parsed = torch.device(device)
+        torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise UsageError(
             f"--device '{device}' is not a device: use cpu, cuda, cuda:1, ..."
         ) from err
-    if parsed.type != "cuda":
-        return
-    if not torch.cuda.is_available():
-        raise UsageError("no CUDA device; use --device cpu")
-    count = torch.cuda.device_count()
-    if parsed.index is not None and parsed.index >= count:
-        raise UsageError(
-            f"no CUDA device {parsed.index}: this machine has {count} "
-            f"(cuda:0 to cuda:{count - 1})"
-        )
+    try:  # the recipes' CUDA checks, the same message
+        check_device(device)
+    except RunStartError as err:
+        raise UsageError(str(err)) from err
 
 
 def _output_format(args):
