@@ -18,6 +18,9 @@ default 12) so that an unbounded run fails with MemoryError instead of
 taking the memory of a shared machine; such a run prints "> limit".
 
     .venv/bin/python benchmarks/bench_eval_memory.py [--long-seconds 600]
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse

@@ -20,6 +20,9 @@ affected by other processes on a shared machine; use ``--threads 1`` there),
 and whether the features are bit-identical (``torch.equal``).
 
     .venv/bin/python benchmarks/bench_layer.py [--quick] [--layer 20] [--family wavlm]
+
+Authors
+ * emoshare_sb contributors 2026
 """
 
 import argparse
