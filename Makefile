@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 DEMO := demo
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# As an activated virtualenv: SpeechBrain's env.log lists the packages of the
+# `pip` first on PATH (speechbrain.utils.logger runs "pip freeze"), which must
+# be this environment's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: env demo test lint clean
 

@@ -208,9 +208,14 @@ def make_speech_corpus(
             point = rng.uniform(0.0, 1.0, size=len(PROSODY))
             sentence = SENTENCES[rng.integers(len(SENTENCES))]
             voice = VOICES[rng.integers(len(VOICES))]
+            # The clip's silence, level and noise come from its own stream:
+            # espeak-ng's output length varies by a few samples with what it
+            # synthesised before in the process, and must not shift the
+            # draws of the labels that follow.
+            clip_rng = np.random.default_rng([seed, index])
             soundfile.write(
                 os.path.join(folder, "wav", name),
-                speak_clip(point, sentence, voice, rng),
+                speak_clip(point, sentence, voice, clip_rng),
                 SAMPLE_RATE,
                 subtype="PCM_16",
             )
