@@ -8,11 +8,15 @@ computed once over the whole split, from both processes' clips.
 import csv
 import json
 import os
+import subprocess
+import sys
+
+import pytest
 
 from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
 from emoshare_sb.synthetic.iemocap import make_iemocap_corpus
 from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
-from tests.conftest import run_recipe
+from tests.conftest import _free_port, run_recipe
 
 
 def rows(path):
@@ -151,3 +155,43 @@ def test_msp_whisper_yaml_runs(tmp_path):
         3,
     )
     assert rows(output / "predictions" / "valid.csv")
+
+
+# Registered before the group is joined, so it runs after the group's own exit
+# hook (atexit runs hooks last-in, first-out): what a process leaves behind.
+EXIT_PROBE = """
+import atexit, sys
+import torch
+from emoshare_sb.training.distributed import start_process_group
+atexit.register(
+    lambda: print("group at exit:", torch.distributed.is_initialized(), flush=True)
+)
+print("joined:", start_process_group({"distributed_backend": "gloo"}), flush=True)
+torch.distributed.all_reduce(torch.ones(3))
+if sys.argv[1] == "error":
+    raise SystemExit("error: a one-line failure")
+"""
+
+
+@pytest.mark.parametrize("ending", ["success", "error"])
+def test_the_process_group_is_destroyed_before_python_exits(ending):
+    # A Gloo group alive at interpreter shutdown can abort the process
+    # (SIGABRT), at random, after the results are written.
+    environment = dict(
+        os.environ,
+        RANK="0",
+        LOCAL_RANK="0",
+        WORLD_SIZE="1",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_free_port()),
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, ending],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+    assert "joined: True" in process.stdout, process.stderr
+    assert "group at exit: False" in process.stdout, process.stderr
+    assert process.returncode == (0 if ending == "success" else 1)

@@ -50,6 +50,7 @@ from emoshare_sb.metrics.regression import (
 from emoshare_sb.training.batching import dataloader_options
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.training.cli_help import print_help_if_asked
+from emoshare_sb.training.distributed import start_process_group
 from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
 from emoshare_sb.training.hparams import (
     HparamsError,
@@ -523,7 +524,8 @@ if __name__ == "__main__":
         # Device, overrides, values and data folder: checked before anything
         # is loaded or written.
         start = RunStart(hparams_file, overrides, run_opts)
-    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    # No-op unless under torchrun; the group is destroyed at exit.
+    start_process_group(run_opts)
     # One line for bad overrides, corpus rows, model folders; a failed start
     # removes the output folder it created.
     with exit_on_user_error(), start.remove_if_failed():

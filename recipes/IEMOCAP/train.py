@@ -67,6 +67,7 @@ from emoshare_sb.metrics.classification import (
 from emoshare_sb.metrics.regression import PredictionCollector
 from emoshare_sb.training.brain import AVERAGED, BEST, EmotionBrain
 from emoshare_sb.training.cli_help import print_help_if_asked
+from emoshare_sb.training.distributed import start_process_group
 from emoshare_sb.training.hparams import (
     HparamsError,
     check_encoder_width,
@@ -633,7 +634,8 @@ def main(argv):
         # Device, overrides, values and data folder: checked before anything
         # is loaded or written.
         start = RunStart(hparams_file, overrides, run_opts)
-    sb.utils.distributed.ddp_init_group(run_opts)  # no-op unless under torchrun
+    # No-op unless under torchrun; the group is destroyed at exit.
+    start_process_group(run_opts)
     with exit_on_user_error(), start.remove_if_failed():
         # As a dict, with *_dim: auto -> each encoder's width (for every fold
         # and hyperparams.yaml).
