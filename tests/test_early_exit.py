@@ -57,7 +57,14 @@ def _padded_batch():
 
 
 def _reference(encoder, wavs, lens, layer):
-    """The lobe's computation before early exit: all layers, mask always."""
+    """The lobe's computation before early exit: all layers, mask always.
+
+    With the attention kernel the lobe chooses for this machine (SDPA or
+    eager, :func:`~emoshare_sb.utils.cpu.choose_attention`): the two round
+    differently, and HuggingFace's default is SDPA.
+    """
+    if hasattr(encoder, "use_attention_for"):
+        encoder.use_attention_for(wavs.device)
     num_samples = torch.round(lens * wavs.shape[1]).long()
     mask = torch.arange(wavs.shape[1])[None, :] < num_samples[:, None]
     wavs = masked_normalize(wavs, mask) if encoder.normalize_wav else wavs
