@@ -17,6 +17,7 @@ _MODULES = {
     "make_compare23_corpus": "compare23",
     "synthesize_clip": "compare23",
     "make_tiny_ssl_model": "encoders",
+    "make_tiny_text_model": "encoders",
     "make_iemocap_corpus": "iemocap",
     "make_msp_podcast_corpus": "msp_podcast",
 }

@@ -122,6 +122,76 @@ def make_tiny_ssl_model(
     return folder
 
 
+# BERT's special tokens, first in its vocabulary.
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def make_tiny_text_model(
+    folder, words, hidden_size=32, num_layers=2, num_heads=2, seed=0
+):
+    """Saves a tiny randomly initialised BERT and its tokenizer as a local HF folder.
+
+    The vocabulary is BERT's special tokens, ``"."`` and ``words`` (one
+    token each: whole words, lower case), so every text made of ``words``
+    tokenises without ``[UNK]``. The folder loads with ``AutoModel`` and
+    ``AutoTokenizer``, as a hub snapshot does; its features carry no
+    meaning.
+
+    Arguments
+    ---------
+    folder : str
+        Where to save.
+    words : list of str
+        The vocabulary's words (lower case, no spaces).
+    hidden_size : int
+        Transformer width.
+    num_layers : int
+        Transformer layers.
+    num_heads : int
+        Attention heads.
+    seed : int
+        Initialisation seed.
+
+    Returns
+    -------
+    str
+        ``folder``.
+
+    Example
+    -------
+    >>> import os
+    >>> path = make_tiny_text_model(str(getfixture("tmpdir") / "bert"), ["hi"])
+    >>> sorted(os.listdir(path))
+    ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
+    """
+    import torch
+    import transformers
+
+    tokens = list(BERT_SPECIAL_TOKENS) + ["."]
+    for word in words:
+        if word != word.lower() or not word.isalnum():
+            raise ValueError(
+                f"words must be lower-case alphanumeric, got '{word}'"
+            )
+        if word not in tokens:
+            tokens.append(word)
+    tokenizer = transformers.BertTokenizer(
+        vocab={token: index for index, token in enumerate(tokens)}
+    )
+    tokenizer.save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(tokens),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=2 * hidden_size,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
 if __name__ == "__main__":
     from emoshare_sb.synthetic.cli import generator_main
 
