@@ -309,6 +309,187 @@ def test_missing_session(small_corpus, tmp_path):
     assert "Session5" in str(error) and error.file == small_corpus
 
 
+# Transcripts (a text column, for a text model) ------------------------------
+
+TURN = re.compile(r"^(\S+) \[[^\]]+\]: (.*)$")
+
+
+def transcript_path(root, dialog):
+    session = int(dialog[3:5])
+    return os.path.join(
+        root, f"Session{session}", "dialog", "transcriptions", f"{dialog}.txt"
+    )
+
+
+def transcript_lines(root, dialog):
+    """``{utterance: (line number, text)}`` read independently of the preparation."""
+    turns = {}
+    with open(transcript_path(root, dialog)) as handle:
+        for number, line in enumerate(handle, 1):
+            match = TURN.match(line.rstrip("\n"))
+            if match:
+                turns[match[1]] = (number, match[2])
+    return turns
+
+
+def four_class_utterance(root):
+    codes = summary_lines(root)
+    return sorted(u for u, c in codes.items() if c in FOUR_CLASS_CODES)[0]
+
+
+def test_transcripts_give_a_text_column(corpus, tmp_path):
+    counts = prepare_iemocap(
+        corpus, str(tmp_path), test_session=1, transcripts=True
+    )
+    rows = {
+        row["ID"]: row
+        for s in ("train", "valid", "test")
+        for row in read_rows(tmp_path / f"{s}.csv")
+    }
+    assert len(rows) == sum(counts.values())
+    with open(tmp_path / "test.csv") as handle:
+        assert handle.readline().strip() == "ID,duration,wav,spk_id,emo,text"
+    utterance = four_class_utterance(corpus)
+    dialog = utterance.rsplit("_", 1)[0]
+    turns = transcript_lines(corpus, dialog)
+    assert rows[utterance]["text"] == turns[utterance][1]
+    assert f"{dialog}_MXX0" in turns and f"{dialog}_MXX0" not in rows
+    for row in rows.values():
+        text = row["text"]
+        assert text.endswith(".") and text == text.strip()
+        assert 3 <= len(text[:-1].split(" ")) <= 8
+
+
+def test_without_transcripts_the_manifests_are_unchanged(
+    corpus, folds, tmp_path
+):
+    prepare_iemocap(corpus, str(tmp_path), test_session=3, transcripts=False)
+    for split in ("train", "valid", "test"):
+        with open(tmp_path / f"{split}.csv") as handle:
+            assert handle.readline().strip() == "ID,duration,wav,spk_id,emo"
+        assert read_rows(tmp_path / f"{split}.csv") == folds[3][split]
+
+
+def test_changing_transcripts_prepares_again(small_corpus, tmp_path):
+    manifest = tmp_path / "train.csv"
+    prepare_iemocap(small_corpus, str(tmp_path), test_session=1)
+    assert "text" not in read_rows(manifest)[0]
+    prepare_iemocap(
+        small_corpus, str(tmp_path), test_session=1, transcripts=True
+    )
+    assert "text" in read_rows(manifest)[0]
+    stamp = os.stat(manifest).st_mtime_ns
+    prepare_iemocap(
+        small_corpus, str(tmp_path), test_session=1, transcripts=True
+    )
+    assert os.stat(manifest).st_mtime_ns == stamp
+    # An edited transcriptions file is read again.
+    utterance = read_rows(manifest)[0]["ID"]
+    path = transcript_path(small_corpus, utterance.rsplit("_", 1)[0])
+    edit_lines(
+        path,
+        lambda lines: [
+            f"{utterance} [001.0000-002.0000]: a new text."
+            if line.startswith(f"{utterance} ")
+            else line
+            for line in lines
+        ],
+    )
+    prepare_iemocap(
+        small_corpus, str(tmp_path), test_session=1, transcripts=True
+    )
+    assert read_rows(manifest)[0]["text"] == "a new text."
+    prepare_iemocap(small_corpus, str(tmp_path), test_session=1)
+    assert "text" not in read_rows(manifest)[0]
+
+
+def transcripts_error(corpus, tmp_path):
+    with pytest.raises(DataPrepError) as error:
+        prepare_iemocap(
+            corpus, str(tmp_path / "save"), test_session=1, transcripts=True
+        )
+    assert not os.path.exists(tmp_path / "save" / "prepare_options.json")
+    return error.value
+
+
+def test_utterance_without_transcript_line(small_corpus, tmp_path):
+    utterance = four_class_utterance(small_corpus)
+    path = transcript_path(small_corpus, utterance.rsplit("_", 1)[0])
+    edit_lines(
+        path,
+        lambda lines: [
+            line for line in lines if not line.startswith(f"{utterance} ")
+        ],
+    )
+    error = transcripts_error(small_corpus, tmp_path)
+    assert error.file == path and str(error).startswith(path)
+    assert f"utterance '{utterance}' has no transcript line" in str(error)
+    # Without transcripts, the transcriptions are not read.
+    prepare_iemocap(small_corpus, str(tmp_path / "audio"), test_session=1)
+
+
+def test_missing_transcriptions_file(small_corpus, tmp_path):
+    path = transcript_path(small_corpus, "Ses04M_impro02")
+    os.remove(path)
+    error = transcripts_error(small_corpus, tmp_path)
+    assert error.file == path and "does not exist" in str(error)
+
+
+def test_malformed_transcript_line(small_corpus, tmp_path):
+    path = transcript_path(small_corpus, "Ses02M_impro02")
+
+    def drop_times(lines):  # line 3: the second utterance (line 2 is MXX0)
+        lines[2] = lines[2].split(" [", 1)[0] + ": no times."
+        return lines
+
+    edit_lines(path, drop_times)
+    error = transcripts_error(small_corpus, tmp_path)
+    assert (error.file, error.line) == (path, 3)
+    assert str(error).startswith(f"{path}, line 3: malformed transcript line")
+
+
+def test_unlabelled_and_other_lines_are_skipped(small_corpus, tmp_path):
+    path = transcript_path(small_corpus, "Ses02M_impro02")
+    edit_lines(
+        path,
+        lambda lines: ["", "some other text: [1-2]", "Ses02M_impro02_FXX1 no"]
+        + lines,
+    )
+    counts = prepare_iemocap(
+        small_corpus, str(tmp_path), test_session=1, transcripts=True
+    )
+    assert sum(counts.values()) == sum(
+        c in FOUR_CLASS_CODES for c in summary_lines(small_corpus).values()
+    )
+
+
+def test_speechbrain_variable_in_a_transcript(small_corpus, tmp_path):
+    path = transcript_path(small_corpus, "Ses03F_script01_1")
+
+    def add_variable(lines):
+        lines[0] = lines[0].rsplit(": ", 1)[0] + ": pay $price now."
+        return lines
+
+    edit_lines(path, add_variable)
+    error = transcripts_error(small_corpus, tmp_path)
+    assert (error.file, error.line) == (path, 1)
+    assert "the transcript 'pay $price now.' holds '$price'" in str(error)
+
+
+def test_duplicate_transcript_line(small_corpus, tmp_path):
+    source = transcript_path(small_corpus, "Ses05F_impro01")
+    target = transcript_path(small_corpus, "Ses05M_impro02")
+    with open(source) as handle:
+        copied = handle.readline()
+    with open(target, "a") as handle:
+        handle.write(copied)
+    with open(target) as handle:
+        line = len(handle.read().split("\n")) - 1
+    error = transcripts_error(small_corpus, tmp_path)
+    assert (error.file, error.line, error.field) == (target, line, "utterance")
+    assert f"(first seen in {source}, line 1)" in str(error)
+
+
 # The recipe: 5 folds in --debug ------------------------------------------------
 
 

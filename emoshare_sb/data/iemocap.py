@@ -8,6 +8,7 @@ The public release, as its owners ship it::
       Session1/ ... Session5/
         sentences/wav/<dialog>/<utterance>.wav      16 kHz mono
         dialog/EmoEvaluation/<dialog>.txt
+        dialog/transcriptions/<dialog>.txt          read with ``transcripts=True``
 
 Each EmoEvaluation file holds one tab-separated *summary line* per
 utterance, followed by the individual evaluators' lines::
@@ -57,9 +58,12 @@ Manifests
 ---------
 ``train.csv``, ``valid.csv``, ``test.csv`` with the columns
 ``ID, duration, wav, spk_id, emo`` (``emo`` after merging, e.g. ``hap`` for
-an ``exc`` utterance), rows sorted by ID. They are written atomically, the
+an ``exc`` utterance), rows sorted by ID; with ``transcripts=True`` a last column ``text``, the
+utterance's line of its dialog's transcriptions file (for a text model;
+Morais et al. experiments 10-11; see
+:mod:`emoshare_sb.data.iemocap_transcripts`). They are written atomically, the
 options they were made with last, and a later call with the same options and
-label files does nothing.
+label files (and transcriptions files, when read) does nothing.
 
 Checks
 ------
@@ -134,6 +138,7 @@ def prepare_iemocap(
     seed=0,
     classes=FOUR_CLASSES,
     merge=HAPPY_EXCITED_MERGE,
+    transcripts=False,
     bad_audio="error",
     skip_prep=False,
 ):
@@ -157,6 +162,12 @@ def prepare_iemocap(
         Emotion codes kept, after merging; their order is the class order.
     merge : mapping
         Codes relabelled before selection (default ``exc`` -> ``hap``).
+    transcripts : bool
+        If True, every utterance gets a ``text`` column (the last one): its
+        text in ``SessionK/dialog/transcriptions/<dialog>.txt``, read for
+        every dialog that has an EmoEvaluation file. A missing
+        transcriptions file, or a kept utterance with no line in its
+        dialog's file, stops preparation.
     bad_audio : str
         ``"error"`` stops at an utterance whose audio cannot be read or holds
         NaN or Inf; ``"skip"`` leaves it out and lists it in
@@ -173,7 +184,8 @@ def prepare_iemocap(
     ------
     DataPrepError
         For any bad input (missing session, malformed summary line, unknown
-        code, duplicate utterance, missing audio), naming the file and line.
+        code, duplicate utterance, missing audio, missing or malformed
+        transcript with ``transcripts=True``), naming the file and line.
 
     Example
     -------
@@ -188,9 +200,21 @@ def prepare_iemocap(
     ['prepare_options.json', 'test.csv', 'train.csv', 'valid.csv']
     >>> print(open(root + "/fold_1/test.csv").readline().strip())
     ID,duration,wav,spk_id,emo
+    >>> _ = prepare_iemocap(
+    ...     corpus, root + "/text_1", test_session=1, transcripts=True
+    ... )
+    >>> print(open(root + "/text_1/test.csv").readline().strip())
+    ID,duration,wav,spk_id,emo,text
     """
     if skip_prep:
         return None
+    # Imported here: iemocap_transcripts reads this module's utterance ids.
+    from emoshare_sb.data.iemocap_transcripts import (
+        existing_transcript_file,
+        read_transcripts,
+        transcript_of,
+    )
+
     classes, merge = _check_options(test_session, valid_ratio, classes, merge)
     checks = AudioChecks(bad_audio, "check data_folder")
     root = find_release_root(data_folder)
@@ -198,6 +222,18 @@ def prepare_iemocap(
     label_files = {
         session: list_label_files(root, session) for session in IEMOCAP_SESSIONS
     }
+    transcripts = bool(transcripts)
+    # One transcriptions file per EmoEvaluation file, of the same dialog.
+    dialogs = [
+        (os.path.splitext(os.path.basename(path))[0], session)
+        for session in IEMOCAP_SESSIONS
+        for path in label_files[session]
+    ]
+    transcript_files = (
+        [existing_transcript_file(root, *dialog) for dialog in dialogs]
+        if transcripts
+        else []
+    )
 
     manifests = [f"{split}.csv" for split in SPLITS]
     options = {
@@ -218,7 +254,17 @@ def prepare_iemocap(
             for session in IEMOCAP_SESSIONS
             for path in label_files[session]
         ],
+        "transcripts": transcripts,
     }
+    if transcripts:
+        options["transcript_files"] = [
+            [
+                os.path.relpath(path, root),
+                os.path.getsize(path),
+                os.path.getmtime(path),
+            ]
+            for path in transcript_files
+        ]
     if prepared_with(save_folder, options, manifests):
         logger.info(
             f"Manifests in {save_folder} are up to date; skipping preparation."
@@ -230,6 +276,7 @@ def prepare_iemocap(
         }
 
     utterances = read_summaries(label_files)
+    texts = read_transcripts(root, dialogs) if transcripts else None
     selected = select_utterances(root, utterances, classes, merge)
     test = [row for row in selected if _session_of(row["ID"]) == test_session]
     pool = [row for row in selected if _session_of(row["ID"]) != test_session]
@@ -251,6 +298,8 @@ def prepare_iemocap(
             )
             if duration is not None:
                 row["duration"] = f"{duration:.4f}"
+                if texts is not None:
+                    row["text"] = transcript_of(root, texts, row["ID"])
                 kept.append(row)
         rows[:] = kept
         if not rows:
@@ -260,10 +309,9 @@ def prepare_iemocap(
                 root,
             )
 
+    columns = MANIFEST_COLUMNS + ["text"] if transcripts else MANIFEST_COLUMNS
     for split, rows in rows_per_split.items():
-        write_csv(
-            os.path.join(save_folder, f"{split}.csv"), rows, MANIFEST_COLUMNS
-        )
+        write_csv(os.path.join(save_folder, f"{split}.csv"), rows, columns)
         counts = {c: sum(row["emo"] == c for row in rows) for c in classes}
         logger.info(
             f"Fold {test_session}, {split}: {len(rows)} utterances "

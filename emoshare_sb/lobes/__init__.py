@@ -9,6 +9,10 @@ front-end; :func:`feature_lengths` gives the exact ones when the encoder knows
 them, and :func:`relative_frame_lengths` is the arithmetic every encoder's
 ``feature_lengths`` shares (only the samples-to-frames count differs).
 
+Text encoders (:mod:`emoshare_sb.lobes.text`) map a list of transcripts to
+token features and their relative lengths, and
+:mod:`emoshare_sb.lobes.multimodal` encodes speech and text side by side.
+
 Authors
  * emoshare_sb contributors 2026
 """

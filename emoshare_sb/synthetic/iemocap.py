@@ -7,13 +7,20 @@ the session's female and male actor; one EmoEvaluation file per dialog with
 the ``%`` header, a tab-separated summary line per utterance and the
 evaluators' ``C-`` (categorical) and ``A-`` (attribute) lines; the
 ``Categorical/`` sub-folder and a macOS ``._`` file that must not be read as
-label files; ``sentences/wav/<dialog>/<utterance>.wav`` at 16 kHz.
+label files; ``sentences/wav/<dialog>/<utterance>.wav`` at 16 kHz; one
+``dialog/transcriptions/<dialog>.txt`` per dialog, a line
+``<utterance> [start-end]: <text>`` per utterance plus one unlabelled
+``<dialog>_MXX0`` turn (not an utterance, to be skipped).
 
 Every code occurs in every session with 20 or more utterances (``neu hap
 exc ang sad`` most often; ``fru sur fea dis oth xxx`` too). The audio of a
 4-class utterance is rendered by :func:`emoshare_sb.synthetic.synthesize_clip`
 from a point set by its emotion (pitch and noisiness; ``exc`` close to
 ``hap``), so a model can learn the classes; other codes get random points.
+A transcript is 3 to 8 lowercase words of :data:`TRANSCRIPT_WORDS` and a
+full stop, drawn from a generator of its own (so that the audio and labels
+do not depend on it); half the transcripts of a 4-class utterance hold one
+word of its emotion's list, so a text model can learn a little.
 
 Authors
  * emoshare_sb contributors 2026
@@ -73,6 +80,51 @@ EVALUATOR_NAMES = {
 }
 EVALUATORS = ("C-E1", "C-E2", "C-F1")
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
+# The words of the transcripts: fillers for every utterance and a few words
+# per learnable emotion (exc shares hap's), one of which half the
+# transcripts of that emotion hold.
+FILLER_WORDS = (
+    "i",
+    "you",
+    "we",
+    "it",
+    "the",
+    "a",
+    "to",
+    "and",
+    "is",
+    "was",
+    "that",
+    "this",
+    "what",
+    "know",
+    "think",
+    "go",
+    "here",
+    "now",
+    "just",
+    "really",
+    "there",
+    "do",
+    "not",
+    "me",
+)
+EMOTION_WORDS = {
+    "neu": ("okay", "fine", "maybe", "sure"),
+    "hap": ("great", "love", "wonderful", "fun"),
+    "exc": ("great", "love", "wonderful", "fun"),
+    "ang": ("hate", "stop", "stupid", "never"),
+    "sad": ("sorry", "miss", "lost", "alone"),
+}
+# Every word a transcript can hold (the full stop is not a word).
+TRANSCRIPT_WORDS = list(
+    dict.fromkeys(
+        list(FILLER_WORDS)
+        + [word for words in EMOTION_WORDS.values() for word in words]
+    )
+)
+EMOTION_WORD_CHANCE = 0.5
+UNLABELLED_TURN_TEXT = "i know."
 
 
 def dialogs_of(session):
@@ -144,12 +196,16 @@ def make_iemocap_corpus(
             folder, f"Session{session}", "dialog", "EmoEvaluation"
         )
         os.makedirs(os.path.join(emo_folder, "Categorical"), exist_ok=True)
+        text_folder = os.path.join(
+            folder, f"Session{session}", "dialog", "transcriptions"
+        )
+        os.makedirs(text_folder, exist_ok=True)
         for index, dialog in enumerate(dialogs):
             dialog_codes = codes[
                 index * utterances_per_dialog : (index + 1)
                 * utterances_per_dialog
             ]
-            lines = _write_dialog(
+            lines, turns = _write_dialog(
                 folder,
                 session,
                 dialog,
@@ -157,11 +213,18 @@ def make_iemocap_corpus(
                 rng,
                 min_duration,
                 max_duration,
+                (seed, session, index),
             )
             with open(
                 os.path.join(emo_folder, f"{dialog}.txt"), "w", encoding="utf-8"
             ) as handle:
                 handle.write("\n".join(lines) + "\n")
+            with open(
+                os.path.join(text_folder, f"{dialog}.txt"),
+                "w",
+                encoding="utf-8",
+            ) as handle:
+                handle.write("\n".join(turns) + "\n")
             # What the release also holds next to the label files: per-evaluator
             # files in sub-folders, and AppleDouble copies in some archives.
             with open(
@@ -176,16 +239,55 @@ def make_iemocap_corpus(
     return folder
 
 
+def make_transcript(code, rng):
+    """The text of one utterance: 3 to 8 words and a full stop.
+
+    Arguments
+    ---------
+    code : str
+        The utterance's emotion code.
+    rng : numpy.random.Generator
+        The utterance's own generator.
+
+    Returns
+    -------
+    str
+        Lowercase words of :data:`TRANSCRIPT_WORDS` separated by single
+        spaces, ending with ``.``; for ``neu hap exc ang sad``, one word of
+        the emotion's list half of the time.
+
+    Example
+    -------
+    >>> text = make_transcript("ang", np.random.default_rng([0, 1, 2, 3]))
+    >>> text.endswith(".") and 3 <= len(text[:-1].split(" ")) <= 8
+    True
+    >>> all(word in TRANSCRIPT_WORDS for word in text[:-1].split(" "))
+    True
+    """
+    words = [str(w) for w in rng.choice(FILLER_WORDS, size=rng.integers(3, 9))]
+    if code in EMOTION_WORDS and rng.random() < EMOTION_WORD_CHANCE:
+        words[int(rng.integers(len(words)))] = str(
+            rng.choice(EMOTION_WORDS[code])
+        )
+    return " ".join(words) + "."
+
+
 def _write_dialog(
-    folder, session, dialog, codes, rng, min_duration, max_duration
+    folder, session, dialog, codes, rng, min_duration, max_duration, key
 ):
-    """Writes a dialog's wavs; returns its EmoEvaluation lines."""
+    """Writes a dialog's wavs; returns its EmoEvaluation and transcription lines.
+
+    ``key`` (seed, session, dialog index) seeds each transcript's own
+    generator, with the utterance's position, so that ``rng`` draws what it
+    drew before transcripts were written.
+    """
     wav_folder = os.path.join(
         folder, f"Session{session}", "sentences", "wav", dialog
     )
     os.makedirs(wav_folder, exist_ok=True)
     lines = [HEADER, ""]
     turns = {"F": 0, "M": 0}
+    transcript = []
     time = float(rng.uniform(2.0, 8.0))
     for position, code in enumerate(codes):
         gender = "FM"[position % 2]
@@ -209,8 +311,18 @@ def _write_dialog(
         )
         lines.extend(_evaluator_lines(code, rng))
         lines.append("")
+        text = make_transcript(code, np.random.default_rng([*key, position]))
+        transcript.append(
+            f"{utterance} [{time:08.4f}-{time + duration:08.4f}]: {text}"
+        )
+        if position == 0:  # a turn that is not a labelled utterance
+            end = time + duration
+            transcript.append(
+                f"{dialog}_MXX0 [{end:08.4f}-{end + 0.1:08.4f}]: "
+                f"{UNLABELLED_TURN_TEXT}"
+            )
         time += duration + float(rng.uniform(0.2, 1.5))
-    return lines
+    return lines, transcript
 
 
 def _evaluator_lines(code, rng):

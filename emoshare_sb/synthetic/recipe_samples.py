@@ -12,11 +12,13 @@ emoshare_sb.synthetic --recipe_samples tests/tmp/samples``) writes, under the
 folder::
 
     encoders/{hubert,wav2vec2,wavlm,whisper}/   widths 32, 16, 24, 40
+    encoders/bert/                              width 20, the transcripts' words
     ComParE23/corpus/  ComParE23/annotation/{train,devel,test}.csv
     table/table.csv                             the ComParE clips as a table
     MSP-Podcast/corpus/  MSP-Podcast/annotation/{train,valid,test1,test2,test3}.csv
     IEMOCAP/IEMOCAP_full_release/  IEMOCAP/annotation/{train,valid,test}.csv
-    IEMOCAP/stage1/{hubert,wav2vec2}/fold_1/save/averaged/encoder.ckpt
+                                  (with the transcripts' text column)
+    IEMOCAP/stage1/{hubert,wav2vec2,bert}/fold_1/save/averaged/encoder.ckpt
                                   what stage 1 of the two-stage IEMOCAP YAMLs
                                   writes (the tiny encoder, weights shifted)
 
@@ -38,13 +40,17 @@ from emoshare_sb.data.compare23 import prepare_compare23
 from emoshare_sb.data.iemocap import prepare_iemocap
 from emoshare_sb.data.msp_podcast import prepare_msp_podcast
 from emoshare_sb.synthetic.compare23 import make_compare23_corpus
-from emoshare_sb.synthetic.encoders import make_tiny_ssl_model
-from emoshare_sb.synthetic.iemocap import make_iemocap_corpus
+from emoshare_sb.synthetic.encoders import (
+    make_tiny_ssl_model,
+    make_tiny_text_model,
+)
+from emoshare_sb.synthetic.iemocap import TRANSCRIPT_WORDS, make_iemocap_corpus
 from emoshare_sb.synthetic.msp_podcast import make_msp_podcast_corpus
 from emoshare_sb.utils.io import write_csv
 
 # Distinct widths, so that a width taken from the wrong encoder fails.
 ENCODER_WIDTHS = {"hubert": 32, "wav2vec2": 16, "wavlm": 24, "whisper": 40}
+TEXT_ENCODER_WIDTH = 20
 # The two ComParE emotions the table sample keeps, under the table's names.
 TABLE_TARGETS = {"Calmness": "calm", "Tiredness": "tired"}
 COMPLETE_FILE = ".complete"
@@ -78,6 +84,11 @@ def make_recipe_samples(folder):
         make_tiny_ssl_model(
             os.path.join(folder, "encoders", family), family, hidden_size=width
         )
+    make_tiny_text_model(
+        os.path.join(folder, "encoders", "bert"),
+        TRANSCRIPT_WORDS,
+        hidden_size=TEXT_ENCODER_WIDTH,
+    )
 
     compare23 = make_compare23_corpus(
         os.path.join(folder, "ComParE23", "corpus"),
@@ -106,9 +117,12 @@ def make_recipe_samples(folder):
         seed=1,
     )
     prepare_iemocap(
-        iemocap, os.path.join(folder, "IEMOCAP", "annotation"), test_session=1
+        iemocap,
+        os.path.join(folder, "IEMOCAP", "annotation"),
+        test_session=1,
+        transcripts=True,  # for the text rows; the speech rows ignore it
     )
-    for family in ("hubert", "wav2vec2"):
+    for family in ("hubert", "wav2vec2", "bert"):
         write_stage1_upstream(
             os.path.join(folder, "encoders", family),
             os.path.join(folder, "IEMOCAP", "stage1", family),
@@ -171,14 +185,16 @@ def write_stage1_upstream(source, stage1_folder, test_session, shift=0.01):
     """Writes a stand-in for stage 1's averaged upstream of one fold.
 
     Stage 1 of Morais et al.'s protocol (``hparams/iemocap_exp3_w2v2_mean.yaml``
-    ...) writes ``fold_<k>/save/averaged/encoder.ckpt``; the stage-2 rows
-    read this one: the ``source`` encoder's weights, each shifted by
-    ``shift`` so that loading them is visible.
+    ...; ``hparams/iemocap_bert_mean.yaml`` for BERT) writes
+    ``fold_<k>/save/averaged/encoder.ckpt``; the stage-2 rows read this one:
+    the ``source`` encoder's weights, each shifted by ``shift`` so that
+    loading them is visible.
 
     Arguments
     ---------
     source : str
-        A local encoder folder.
+        A local encoder folder: a speech model, or a text model (with a
+        tokenizer, loaded as :class:`~emoshare_sb.lobes.text.TranscriptEncoder`).
     stage1_folder : str
         The stand-in stage-1 output folder.
     test_session : int
@@ -192,8 +208,11 @@ def write_stage1_upstream(source, stage1_folder, test_session, shift=0.01):
         The checkpoint's path.
     """
     from emoshare_sb.lobes.ssl import SSLEncoder
+    from emoshare_sb.lobes.text import TranscriptEncoder
 
-    encoder = SSLEncoder(source, save_path=source, freeze=False)
+    is_text = os.path.isfile(os.path.join(source, "tokenizer_config.json"))
+    encoder_class = TranscriptEncoder if is_text else SSLEncoder
+    encoder = encoder_class(source, save_path=source, freeze=False)
     state = {
         key: value + shift if value.is_floating_point() else value
         for key, value in encoder.state_dict().items()

@@ -79,7 +79,8 @@ def resolve_encoder_widths(hparams_file, overrides=None):
     """Returns ``overrides`` with each ``<name>_dim: auto`` set to its encoder's width.
 
     ``encoder_dim`` is the width of ``ssl_source``, ``<name>_dim`` that of
-    ``<name>_source`` (fusion YAMLs: ``hubert_dim``, ``wav2vec2_dim``), read
+    ``<name>_source`` (fusion YAMLs: ``hubert_dim``, ``wav2vec2_dim``;
+    ``text_dim`` that of the text model ``text_source``), read
     from the model's config (``hidden_size``; ``d_model`` for Whisper) with
     the YAML's ``pretrained_path`` as the download cache, as the encoder
     itself will be loaded. Nothing is instantiated. Pass the result to
@@ -154,7 +155,10 @@ def resolve_encoder_widths(hparams_file, overrides=None):
                 f"{hparams_file} does not set: give --{key} a number"
             )
         overrides[key] = encoder_width(
-            str(resolved[source_key]), resolved.get("pretrained_path")
+            str(resolved[source_key]),
+            resolved.get("pretrained_path"),
+            # A text model's folder holds a tokenizer, not a feature extractor.
+            speech=source_key != "text_source",
         )
         logger.info(
             f"{key}: auto -> {overrides[key]} (the width of {resolved[source_key]})"
@@ -162,7 +166,7 @@ def resolve_encoder_widths(hparams_file, overrides=None):
     return overrides
 
 
-def encoder_width(source, cache_dir=None):
+def encoder_width(source, cache_dir=None, speech=True):
     """The feature width of the HF model ``source``, read from its config.
 
     Arguments
@@ -171,6 +175,10 @@ def encoder_width(source, cache_dir=None):
         A hub id or a local model folder.
     cache_dir : str, optional
         Where hub downloads are cached (the encoder's ``save_path``).
+    speech : bool
+        True: a local folder must be a complete speech model folder
+        (:func:`~emoshare_sb.lobes.ssl.check_ssl_source`); False: a text
+        model (``text_source``), whose config alone is read.
 
     Returns
     -------
@@ -191,7 +199,8 @@ def encoder_width(source, cache_dir=None):
 
     from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
 
-    check_ssl_source(source)
+    if speech:
+        check_ssl_source(source)
     with explain_load_errors(source):
         config = AutoConfig.from_pretrained(source, cache_dir=cache_dir)
     return int(config.hidden_size)

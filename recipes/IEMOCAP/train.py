@@ -11,7 +11,11 @@ this is the protocol the literature reports.
 
 An SSL encoder (or several, fused) turns the waveform into frames, an
 aggregator (ECAPA-TDNN for Morais et al.) pools the valid frames and a linear
-softmax classifier predicts the class, trained with the NLL loss. The N best
+softmax classifier predicts the class, trained with the NLL loss. The YAML's
+``inputs`` say what the encoder reads: ``[speech]`` (the waveform),
+``[text]`` (the utterance's transcript, for a text model such as BERT) or
+``[speech, text]`` (one stream each, pooled separately and concatenated:
+late fusion, Morais et al.'s experiment 11). The N best
 checkpoints by a validation score (``checkpoint_metric``: WA, as the paper
 selects, or UA) are averaged, encoder included when it is fine-tuned, and
 the best checkpoint alone is evaluated too.
@@ -82,6 +86,8 @@ from emoshare_sb.utils.io import write_csv, write_json, write_results_json
 logger = get_logger(__name__)
 
 CHECKPOINT_METRICS = ("wa", "ua")
+# What the encoder reads: the waveform, the transcript, or both (late fusion).
+INPUTS = (["speech"], ["text"], ["speech", "text"])
 EVAL_SPLITS = ("valid", "test")
 RESULTS_FILE = "results.json"
 
@@ -94,9 +100,22 @@ class IEMOCAPEmotionBrain(EmotionBrain):
     """
 
     def compute_forward(self, batch, stage):
-        """Encodes the padded waveforms, pools the valid frames, returns log-probabilities."""
+        """Encodes the YAML's ``inputs`` (speech, its transcript, or both),
+        pools the valid frames or tokens, returns log-probabilities."""
         batch = batch.to(self.device)
+        inputs = self.hparams.inputs
+        if inputs == ["text"]:
+            # The transcript's tokens; autograd only while the text model trains.
+            with torch.set_grad_enabled(self.encoder_is_updated()):
+                features, feature_lens = self.modules.encoder(batch.text)
+            embeddings = self.modules.pooling(features, feature_lens)
+            return self.modules.head(embeddings)
         wavs, wav_lens = batch.sig
+        if inputs == ["speech", "text"]:
+            # A (features, lengths) stream per input, pooled one by one (late fusion).
+            with torch.set_grad_enabled(self.encoder_is_updated()):
+                streams = self.modules.encoder(wavs, wav_lens, batch.text)
+            return self.modules.head(self.modules.pooling(streams))
         # At evaluation at most max_eval_batch_seconds of padded audio go
         # through the encoder at once (a long clip does not pad the batch).
         features, feature_lens = self.encode(
@@ -202,23 +221,11 @@ def dataio_prep(hparams):
 
     Training utterances are randomly cropped to ``train_window`` seconds when
     it is > 0; valid and test utterances are scored whole, sorted by duration
-    to limit padding.
+    to limit padding. With ``text`` among the ``inputs`` the batches hold the
+    manifests' ``text`` column (data preparation with ``transcripts: True``);
+    without ``speech`` no audio is read.
     """
-    sample_rate = hparams["sample_rate"]
-    window = int(hparams["train_window"] * sample_rate)
     classes = list(hparams["classes"])
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def train_audio_pipeline(wav):
-        """Reads a training clip and crops it at random to the window."""
-        return random_crop(read_audio(wav, sample_rate), window)
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def eval_audio_pipeline(wav):
-        """Reads a whole evaluation clip."""
-        return read_audio(wav, sample_rate)
 
     @sb.utils.data_pipeline.takes("emo")
     @sb.utils.data_pipeline.provides("class_index")
@@ -232,20 +239,54 @@ def dataio_prep(hparams):
         "valid": hparams["valid_annotation"],
         "test": hparams["test_annotation"],
     }
+    inputs = hparams["inputs"]
     datasets = {}
     for split in SPLITS:
-        audio = (
-            train_audio_pipeline if split == "train" else eval_audio_pipeline
-        )
+        dynamic_items, output_keys = [label_pipeline], ["id", "class_index"]
+        if "speech" in inputs:
+            dynamic_items.append(
+                audio_pipeline(hparams, train=split == "train")
+            )
+            output_keys.append("sig")
+        if "text" in inputs:
+            output_keys.append("text")
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
             csv_path=manifests[split],
-            dynamic_items=[audio, label_pipeline],
-            output_keys=["id", "sig", "class_index"],
+            dynamic_items=dynamic_items,
+            output_keys=output_keys,
         )
+        if "text" in inputs:
+            check_text_column(dataset, manifests[split])
         if split != "train":
             dataset = dataset.filtered_sorted(sort_key="duration")
         datasets[split] = dataset
     return datasets
+
+
+def audio_pipeline(hparams, train):
+    """The pipeline reading ``sig``: a random ``train_window`` crop of a
+    training clip (when > 0), or a whole evaluation clip."""
+    sample_rate = hparams["sample_rate"]
+    window = int(hparams["train_window"] * sample_rate) if train else 0
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def read_clip(wav):
+        """Reads a clip, cropped at random to the window when there is one."""
+        return random_crop(read_audio(wav, sample_rate), window)
+
+    return read_clip
+
+
+def check_text_column(dataset, manifest):
+    """Fails with the fix when a manifest has no transcripts (``text`` column)."""
+    first = next(iter(dataset.data.values()), {})
+    if "text" not in first:
+        raise HparamsError(
+            f"{manifest} has no 'text' column, which the inputs 'text' read: "
+            "prepare the data with transcripts: True (the text YAMLs do), or "
+            "point the annotation keys at manifests written so"
+        )
 
 
 def check_options(hparams):
@@ -254,6 +295,11 @@ def check_options(hparams):
         raise HparamsError(
             f"--checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
             f"got '{hparams['checkpoint_metric']}'"
+        )
+    if hparams["inputs"] not in INPUTS:
+        raise HparamsError(
+            f"--inputs must be one of {[list(i) for i in INPUTS]}, "
+            f"got {hparams['inputs']}"
         )
 
 

@@ -1,0 +1,143 @@
+"""Speech and text inputs (Morais et al.'s experiments 10-11): the text
+upstream, late fusion of the two streams, and the IEMOCAP recipe's checks of
+its ``inputs``."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from emoshare_sb.lobes.frontends import FbankFrontEnd
+from emoshare_sb.lobes.multimodal import LateFusion, SpeechTextEncoder
+from emoshare_sb.lobes.text import TranscriptEncoder
+from emoshare_sb.nnet.aggregators import ECAPAAggregator
+from emoshare_sb.synthetic.encoders import make_tiny_text_model
+from emoshare_sb.training.hparams import resolve_encoder_widths
+from tests.conftest import REPO, recipe_row_id, recipe_rows
+
+RECIPE = "recipes/IEMOCAP/train.py"
+TEXT_YAML = "hparams/iemocap_exp10_bert_ecapa.yaml"
+WORDS = ["i", "am", "so", "sad", "today", "okay"]
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory):
+    """A tiny random BERT folder with a tokenizer."""
+    folder = tmp_path_factory.mktemp("bert") / "bert"
+    return make_tiny_text_model(str(folder), WORDS, hidden_size=16, seed=3)
+
+
+def test_a_late_fusion_embedding_does_not_depend_on_the_batch(bert):
+    torch.manual_seed(0)
+    encoder = SpeechTextEncoder(
+        FbankFrontEnd(n_mels=20), TranscriptEncoder(bert, save_path=bert)
+    )
+    fusion = LateFusion(
+        [
+            ECAPAAggregator(20, channels=[8, 8, 8, 8, 24], lin_neurons=4),
+            ECAPAAggregator(16, channels=[8, 8, 8, 8, 24], lin_neurons=4),
+        ]
+    )
+    encoder.eval()
+    fusion.eval()
+    short_wav, long_wav = torch.randn(8000), torch.randn(16000)
+    short_text, long_text = "okay.", "i am so sad today, so sad."
+    with torch.no_grad():
+        alone = fusion(
+            encoder(short_wav[None], torch.tensor([1.0]), [short_text])
+        )
+        batch = torch.zeros(2, 16000)
+        batch[0, :8000], batch[1] = short_wav, long_wav
+        batched = fusion(
+            encoder(batch, torch.tensor([0.5, 1.0]), [short_text, long_text])
+        )
+    assert alone.shape == (1, 8)
+    # Padding frames and padding tokens are left out of both poolings.
+    torch.testing.assert_close(batched[0], alone[0], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(batched[1], alone[0], atol=1e-3)
+
+
+def test_late_fusion_needs_one_aggregator_per_stream():
+    with pytest.raises(ValueError, match="at least two streams"):
+        LateFusion([ECAPAAggregator(4, channels=[8, 8, 8, 8, 24])])
+    fusion = LateFusion(
+        [
+            ECAPAAggregator(4, channels=[8, 8, 8, 8, 24]),
+            ECAPAAggregator(4, channels=[8, 8, 8, 8, 24]),
+        ]
+    )
+    stream = (torch.randn(2, 5, 4), torch.ones(2))
+    with pytest.raises(ValueError, match="1 streams for 2 aggregators"):
+        fusion([stream])
+
+
+def test_text_dim_auto_reads_the_text_models_width(bert, tmp_path):
+    # A text model's folder holds a tokenizer and no feature extractor: the
+    # speech models' folder check must not refuse it.
+    yaml = tmp_path / "text.yaml"
+    yaml.write_text("text_source: a/b\ntext_dim: auto\n", encoding="utf-8")
+    widths = resolve_encoder_widths(str(yaml), {"text_source": bert})
+    assert widths["text_dim"] == 16
+
+
+def run_text_recipe(tmp_path, *flags):
+    """Runs experiment 10's row with ``flags`` added; the finished process."""
+    import shlex
+
+    row = recipe_rows()[recipe_row_id(TEXT_YAML)]
+    names = {flag.split("=")[0] for flag in flags}
+    row_flags = [
+        f
+        for f in shlex.split(row["test_debug_flags"])
+        if f.split("=")[0] not in names
+    ]
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / RECIPE),
+            str(REPO / TEXT_YAML),
+            *row_flags,
+            *flags,
+            f"--output_folder={tmp_path / 'out'}",
+            "--device=cpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_text_inputs_without_transcripts_are_one_line(recipe_samples, tmp_path):
+    # The speech-only manifests data preparation writes without transcripts.
+    annotation = f"{recipe_samples}/IEMOCAP/annotation"
+    flags = []
+    for split in ("train", "valid", "test"):
+        with open(f"{annotation}/{split}.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        path = tmp_path / f"{split}.csv"
+        with open(path, "w", newline="") as handle:
+            columns = [c for c in rows[0] if c != "text"]
+            writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        flags.append(f"--{split}_annotation={path}")
+    process = run_text_recipe(tmp_path, *flags)
+    assert process.returncode in (1, 2), process.stderr[-2000:]
+    assert f"{tmp_path / 'train.csv'} has no 'text' column" in process.stderr
+    assert "transcripts: True" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert not (tmp_path / "out" / "fold_1" / "save").exists()
+
+
+def test_unknown_inputs_are_one_line(recipe_samples, tmp_path):
+    del recipe_samples
+    process = run_text_recipe(tmp_path, "--inputs=[video]")
+    assert process.returncode in (1, 2), process.stderr[-2000:]
+    assert (
+        "--inputs must be one of [['speech'], ['text'], ['speech', 'text']]"
+        in (process.stderr)
+    )
+    assert "Traceback" not in process.stderr
