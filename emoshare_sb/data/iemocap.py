@@ -86,6 +86,12 @@ from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.files import text_lines
+from emoshare_sb.data.iemocap_ids import NUMBER, UTTERANCE_ID
+from emoshare_sb.data.iemocap_transcripts import (
+    existing_transcript_file,
+    read_transcripts,
+    transcript_of,
+)
 from emoshare_sb.data.manifest import (
     AudioChecks,
     check_folder_path,
@@ -117,16 +123,10 @@ SPLITS = ("train", "valid", "test")
 MANIFEST_COLUMNS = ["ID", "duration", "wav", "spk_id", "emo"]
 RELEASE_FOLDER = "IEMOCAP_full_release"
 
-_NUMBER = r"[-+]?\d+(?:\.\d*)?"
 SUMMARY_LINE = re.compile(
-    rf"^\[\s*(?P<start>{_NUMBER})\s*-\s*(?P<end>{_NUMBER})\s*\]\s+"
+    rf"^\[\s*(?P<start>{NUMBER})\s*-\s*(?P<end>{NUMBER})\s*\]\s+"
     r"(?P<utterance>\S+)\s+(?P<code>\S+)\s+"
-    rf"\[\s*(?P<valence>{_NUMBER})\s*,\s*(?P<activation>{_NUMBER})\s*,\s*(?P<dominance>{_NUMBER})\s*\]$"
-)
-# Ses01F_impro01_F000, Ses01M_script01_1_M012, Ses05F_impro03a_F021 ...
-# Letters, digits, '_' and '-' only: an id is part of the audio path.
-UTTERANCE_ID = re.compile(
-    r"^Ses(?P<session>\d{2})[FM]_[A-Za-z0-9_-]+_(?P<gender>[FM])\d+$"
+    rf"\[\s*(?P<valence>{NUMBER})\s*,\s*(?P<activation>{NUMBER})\s*,\s*(?P<dominance>{NUMBER})\s*\]$"
 )
 
 
@@ -208,12 +208,6 @@ def prepare_iemocap(
     """
     if skip_prep:
         return None
-    # Imported here: iemocap_transcripts reads this module's utterance ids.
-    from emoshare_sb.data.iemocap_transcripts import (
-        existing_transcript_file,
-        read_transcripts,
-        transcript_of,
-    )
 
     classes, merge = _check_options(test_session, valid_ratio, classes, merge)
     checks = AudioChecks(bad_audio, "check data_folder")

@@ -13,7 +13,7 @@ holding one line per turn::
 
 A line whose first word is an utterance id of the IEMOCAP form
 (``Ses<NN><F|M>_<dialog>_<F|M><number>``, as
-:data:`emoshare_sb.data.iemocap.UTTERANCE_ID` reads it) is an utterance
+:data:`emoshare_sb.data.iemocap_ids.UTTERANCE_ID` reads it) is an utterance
 turn: it must go on with ``[start-end]:``, and the rest of the line,
 stripped, is the utterance's text. Other lines (turns that are not labelled
 utterances, such as ``..._MXX0`` or ``..._FXX1``, blank lines, any other
@@ -35,7 +35,7 @@ import re
 
 from emoshare_sb.data.errors import DataPrepError
 from emoshare_sb.data.files import text_lines
-from emoshare_sb.data.iemocap import _NUMBER, UTTERANCE_ID
+from emoshare_sb.data.iemocap_ids import NUMBER, UTTERANCE_ID
 from emoshare_sb.data.manifest import check_manifest_value
 
 TRANSCRIPTIONS_FOLDER = "transcriptions"
@@ -43,7 +43,7 @@ TRANSCRIPTIONS_FOLDER = "transcriptions"
 _FIRST_WORD = re.compile(r"^[A-Za-z0-9_-]+")
 # What follows the id on a turn line: " [006.2901-008.2357]: Excuse me."
 _TURN_REST = re.compile(
-    rf"^\s*\[\s*{_NUMBER}\s*-\s*{_NUMBER}\s*\]\s*:(?P<text>.*)$", re.DOTALL
+    rf"^\s*\[\s*{NUMBER}\s*-\s*{NUMBER}\s*\]\s*:(?P<text>.*)$", re.DOTALL
 )
 _DIALOG = re.compile(r"^Ses(?P<session>\d{2})")
 

@@ -17,7 +17,8 @@ loads any model or writes anything. In that order:
   main process for the whole run: a second run into the same folder stops at
   once naming the process that holds it, and a killed run's lock is released
   by the kernel), no symbolic link where the run writes
-  (:func:`check_no_symlinks`), and, when the folder holds checkpoints, the
+  (:func:`check_no_symlinks`), and, when the folder holds a started run
+  (:func:`run_started`: checkpoints, results, or a fold that started), the
   same hyperparameters as the run that wrote them
   (:func:`changed_hparams`; ``--accept_changed_hparams True`` resumes with
   the new values and logs each one). ``hyperparams.yaml`` is written only
@@ -58,6 +59,7 @@ logger = get_logger(__name__)
 ACCEPT_CHANGED_HPARAMS = "accept_changed_hparams"
 LOCK_FILE = "run.lock"
 HPARAMS_FILE = "hyperparams.yaml"
+RESULTS_FILE = "results.json"
 # Files of the output folder that SpeechBrain opens for writing (following a
 # symbolic link), next to the copy of the recipe script.
 RUN_FILES = ("hyperparams.yaml", "env.log", "log.txt", "train_log.txt")
@@ -82,6 +84,47 @@ def has_checkpoints(save_folder):
         name.startswith(CKPT_PREFIX)
         and os.path.isfile(os.path.join(save_folder, name, METAFNAME))
         for name in os.listdir(save_folder)
+    )
+
+
+def run_started(folder, save_folder):
+    """Whether ``folder`` holds a run whose hyperparameters a new run must keep.
+
+    A run has started when its ``save_folder`` holds a checkpoint, when the
+    folder holds its ``results.json`` (a finished run; an openSMILE run has
+    no checkpoints), or when a subfolder holds a ``hyperparams.yaml`` (a
+    cross-validation folder whose folds have started).
+
+    Arguments
+    ---------
+    folder : str
+        The run's output folder.
+    save_folder : str
+        Its checkpointer's folder.
+
+    Returns
+    -------
+    bool
+        True for a started run.
+
+    Example
+    -------
+    >>> folder = getfixture("tmpdir")
+    >>> run_started(str(folder), str(folder / "save"))
+    False
+    >>> _ = (folder / "results.json").write_text("{}", "utf-8")
+    >>> run_started(str(folder), str(folder / "save"))
+    True
+    """
+    if has_checkpoints(save_folder):
+        return True
+    if os.path.isfile(os.path.join(folder, RESULTS_FILE)):
+        return True
+    if not os.path.isdir(folder):
+        return False
+    return any(
+        os.path.isfile(os.path.join(folder, name, HPARAMS_FILE))
+        for name in os.listdir(folder)
     )
 
 
@@ -283,8 +326,8 @@ class RunStart:
         lock : bool
             Whether to lock the folder (on the main process only).
         compare : bool
-            Whether to compare with the run's saved ``hyperparams.yaml``
-            (not for a summary folder whose runs live in subfolders).
+            Whether to compare with the saved ``hyperparams.yaml`` of a
+            started run (:func:`run_started`).
 
         Raises
         ------
@@ -300,7 +343,11 @@ class RunStart:
             plan.get("save_folder") or os.path.join(self.folder, "save")
         )
         saved = os.path.join(self.folder, HPARAMS_FILE)
-        if compare and os.path.isfile(saved) and has_checkpoints(save_folder):
+        if (
+            compare
+            and os.path.isfile(saved)
+            and run_started(self.folder, save_folder)
+        ):
             changes = changed_hparams(saved, plan, ignore)
             if changes and not self.accept_changed:
                 raise RunStartError(

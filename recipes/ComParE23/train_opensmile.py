@@ -40,6 +40,7 @@ from emoshare_sb.metrics.regression import (
 from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.hparams import exit_on_user_error, load_hparams
 from emoshare_sb.training.linear_models import select_on_devel
+from emoshare_sb.training.run_guards import RunStart
 from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)
@@ -79,13 +80,22 @@ def main(argv):
     """Extracts (or reads) the features, selects the model on devel, writes the outputs."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     debug = run_opts.get("debug", False)
-    with exit_on_user_error():  # bad overrides, corpus rows, audio: one line
-        hparams = load_hparams(hparams_file, overrides)
+    with exit_on_user_error():
+        # Overrides, values and data folder: checked before anything is written.
+        start = RunStart(hparams_file, overrides, run_opts)
+    # Bad overrides, corpus rows, audio: one line; a failed start removes
+    # the output folder it created.
+    with exit_on_user_error(), start.remove_if_failed():
+        # Lock, no symbolic links, and a finished run's hyperparameters
+        # unchanged: before hyperparams.yaml is written.
+        start.claim(start.overrides, script=__file__)
+        hparams = load_hparams(hparams_file, start.overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["output_folder"],
             hyperparams_to_save=hparams_file,
-            overrides=overrides,
+            overrides=start.overrides,
         )
+        start.log_changes()  # with --accept_changed_hparams True
         hparams["prepare_data"]()
         manifests = {  # by default those data prep wrote
             "train": hparams["train_annotation"],

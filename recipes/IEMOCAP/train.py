@@ -289,17 +289,22 @@ def check_text_column(dataset, manifest):
         )
 
 
-def check_options(hparams):
-    """Fails early on option values the recipe does not know."""
-    if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
-        raise HparamsError(
-            f"--checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
-            f"got '{hparams['checkpoint_metric']}'"
-        )
+def check_inputs(hparams):
+    """Fails early on ``inputs`` the recipe does not know."""
     if hparams["inputs"] not in INPUTS:
         raise HparamsError(
             f"--inputs must be one of {[list(i) for i in INPUTS]}, "
             f"got {hparams['inputs']}"
+        )
+
+
+def check_options(hparams):
+    """Fails early on option values the recipe does not know (shared with
+    ``train_opensmile.py``)."""
+    if hparams["checkpoint_metric"] not in CHECKPOINT_METRICS:
+        raise HparamsError(
+            f"--checkpoint_metric must be one of {list(CHECKPOINT_METRICS)}, "
+            f"got '{hparams['checkpoint_metric']}'"
         )
 
 
@@ -422,6 +427,7 @@ def run_fold(hparams_file, run_opts, overrides, test_session, start):
         )
         fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
+        check_inputs(hparams)
         check_encoder_width(hparams["encoder"], hparams["encoder_dim"])
         if "stage1_upstreams" in hparams:  # stage 2 of the two-stage protocol
             load_stage1_upstreams(hparams)
@@ -689,8 +695,12 @@ def main(argv):
         plan = read_fold_plan(hparams_file, overrides)
         test_sessions = plan["test_sessions"]
         output_folder = plan["output_folder"]
-        # No symbolic links; each fold folder is locked and compared later.
-        start.claim(overrides, script=__file__, lock=False, compare=False)
+        # No symbolic links, and the hyperparameters of the folds already
+        # started unchanged (parallel jobs run other test_sessions), before
+        # hyperparams.yaml is rewritten; each fold folder is locked later.
+        start.claim(
+            overrides, script=__file__, lock=False, ignore=["test_sessions"]
+        )
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,

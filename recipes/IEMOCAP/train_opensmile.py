@@ -49,13 +49,9 @@ from train import (
 
 from emoshare_sb.data.iemocap import SPLITS
 from emoshare_sb.training.cli_help import print_help_if_asked
-from emoshare_sb.training.hparams import (
-    check_overrides,
-    exit_on_user_error,
-    load_hparams,
-    overrides_as_dict,
-)
+from emoshare_sb.training.hparams import exit_on_user_error, load_hparams
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
+from emoshare_sb.training.run_guards import RunStart
 from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)
@@ -88,16 +84,33 @@ def write_fold_results(path, results):
         raise SystemExit(f"error: {path}: {'; '.join(errors)}")
 
 
-def run_fold(hparams_file, overrides, test_session, debug=False):
-    """Fits and evaluates one fold in ``<output_folder>/fold_<test_session>``."""
+def run_fold(hparams_file, overrides, test_session, start, debug=False):
+    """Fits and evaluates one fold in ``<output_folder>/fold_<test_session>``.
+
+    The fold folder is locked and checked as the SSL recipe's folds are
+    (:class:`RunStart`); a fold whose set-up fails removes the folders this
+    start created.
+    """
     fold_overrides = {**overrides, "test_session": test_session}
-    with exit_on_user_error():  # bad overrides, corpus rows, audio: one line
+    fold_start = start.for_folder()
+    # Bad overrides, corpus rows, audio: one line.
+    with (
+        exit_on_user_error(),
+        fold_start.remove_if_failed(also=start.folders_to_remove()),
+    ):
+        fold_start.claim(
+            fold_overrides,
+            folder_key="fold_folder",
+            script=__file__,
+            ignore=["test_sessions"],
+        )
         hparams = load_hparams(hparams_file, fold_overrides)
         sb.create_experiment_directory(
             experiment_directory=hparams["fold_folder"],
             hyperparams_to_save=hparams_file,
             overrides=fold_overrides,
         )
+        fold_start.log_changes()  # with --accept_changed_hparams True
         check_options(hparams)
         hparams["prepare_data"]()
         classes = list(hparams["classes"])
@@ -107,6 +120,7 @@ def run_fold(hparams_file, overrides, test_session, debug=False):
             split: front_end([row["wav"] for row in rows[split].values()])
             for split in SPLITS
         }
+    start.keep()
     targets = {
         split: [classes.index(row["emo"]) for row in rows[split].values()]
         for split in SPLITS
@@ -182,18 +196,25 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     debug = run_opts.get("debug", False)
     with exit_on_user_error():
-        check_overrides(hparams_file, overrides)
-        overrides = overrides_as_dict(overrides)
+        # Overrides, values and data folder: checked before anything is written.
+        start = RunStart(hparams_file, overrides, run_opts)
+    with exit_on_user_error(), start.remove_if_failed():
+        overrides = start.overrides
         plan = read_fold_plan(hparams_file, overrides)
         test_sessions = plan["test_sessions"]
         output_folder = plan["output_folder"]
+        # No symbolic links, and the started folds' hyperparameters
+        # unchanged, before hyperparams.yaml is rewritten.
+        start.claim(
+            overrides, script=__file__, lock=False, ignore=["test_sessions"]
+        )
         sb.create_experiment_directory(
             experiment_directory=output_folder,
             hyperparams_to_save=hparams_file,
             overrides=overrides,
         )
     for test_session in test_sessions:
-        run_fold(hparams_file, overrides, test_session, debug)
+        run_fold(hparams_file, overrides, test_session, start, debug)
         log_to(output_folder)
     summary = summarise_folds(output_folder)
     write_fold_results(os.path.join(output_folder, RESULTS_FILE), summary)
