@@ -17,8 +17,9 @@ import yaml
 from emoshare_sb.cli import window_study
 from emoshare_sb.data.audio import read_audio
 from emoshare_sb.lobes.ssl import SSLEncoder
-from emoshare_sb.training.hparams import HparamsError, load_hparams
+from emoshare_sb.training.hparams import load_hparams
 from emoshare_sb.training.schedulers import PlateauScheduler
+from emoshare_sb.utils.errors import HparamsError
 from tests.conftest import REPO, recipe_row_id, recipe_rows
 
 RECIPE = "recipes/ComParE23/train.py"

@@ -14,6 +14,10 @@ that one clip cannot be counted twice under two spellings, and a name that
 leads outside the audio folder (an absolute path, ``../``) is refused unless
 the caller allows it.
 
+:func:`audio_signature` identifies an audio file by path, size and
+modification time, so that the caches built from it (SSL features,
+openSMILE functionals) see when it changes.
+
 Authors
  * emoshare_sb contributors 2026
 """
@@ -293,3 +297,31 @@ def clip_path(folder, name, allow_outside=False):
             "such paths)"
         )
     return normal, os.path.normpath(os.path.join(folder, normal))
+
+
+def audio_signature(path):
+    """``{"path", "size", "mtime_ns"}`` of an audio file: changes when it does.
+
+    Arguments
+    ---------
+    path : str
+        The audio file.
+
+    Returns
+    -------
+    dict
+        Absolute path, size in bytes and modification time in nanoseconds.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") / "a.wav"
+    >>> _ = path.write_binary(b"1234")
+    >>> audio_signature(str(path))["size"]
+    4
+    """
+    stat = os.stat(path)
+    return {
+        "path": os.path.abspath(path),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }

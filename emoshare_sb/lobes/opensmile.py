@@ -7,7 +7,7 @@ audEERING's ``opensmile`` package, whose wheel ships the openSMILE binary.
 Extraction is the slow part of such a baseline (about 0.1 to 1 s of CPU per
 clip for ComParE_2016), so each clip's vector is stored once, in its own
 ``.npy`` file named after the audio file's signature (path, size and
-modification time, :func:`emoshare_sb.training.feature_cache.audio_signature`)
+modification time, :func:`emoshare_sb.data.files.audio_signature`)
 in a folder of its feature set and openSMILE version. A rerun reads the files
 back; a killed run keeps every clip it finished (each file is written
 atomically) and resumes with the others; an audio file that changes gets a
@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.training.feature_cache import audio_signature
+from emoshare_sb.data.files import audio_signature
 from emoshare_sb.utils.io import atomic_write, write_json
 
 FEATURE_SETS = ("eGeMAPSv02", "ComParE_2016")

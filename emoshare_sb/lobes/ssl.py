@@ -37,8 +37,8 @@ from emoshare_sb.lobes.early_exit import (
     normalise_layers,
 )
 from emoshare_sb.lobes.padding import padding_invariant
-from emoshare_sb.training.hparams import HparamsError
 from emoshare_sb.utils.cpu import choose_attention
+from emoshare_sb.utils.errors import HparamsError
 
 logger = get_logger(__name__)
 
@@ -348,7 +348,7 @@ def check_layer(layer, num_hidden, source):
     >>> check_layer(25, 25, "microsoft/wavlm-large")
     Traceback (most recent call last):
     ...
-    emoshare_sb.training.hparams.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
+    emoshare_sb.utils.errors.HparamsError: layer=25 is out of range: 'microsoft/wavlm-large' has 25 hidden states (0..24)
     """
     if isinstance(layer, list | tuple) and layer:
         indices = list(layer)

@@ -31,16 +31,10 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.errors import DataPrepError
+from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
+from emoshare_sb.utils.errors import HparamsError, UserError
 
 logger = get_logger(__name__)
-
-
-class UserError(ValueError):
-    """Bad input that the user can fix: the run stops with one line, exit status 2."""
-
-
-class HparamsError(UserError):
-    """A command-line override that does not fit the YAML file."""
 
 
 USER_ERROR_STATUS = 2
@@ -119,7 +113,7 @@ def resolve_encoder_widths(hparams_file, overrides=None):
     >>> resolve_encoder_widths(str(path), {"encoder_dim": "abc"})
     Traceback (most recent call last):
     ...
-    emoshare_sb.training.hparams.HparamsError: --encoder_dim expects a positive integer or auto, got 'abc'
+    emoshare_sb.utils.errors.HparamsError: --encoder_dim expects a positive integer or auto, got 'abc'
     """
     overrides = overrides_as_dict(overrides)
     with open(hparams_file, encoding="utf-8") as handle:
@@ -194,10 +188,7 @@ def encoder_width(source, cache_dir=None, speech=True):
     ... )
     40
     """
-    # Imported here: the lobes import this module for HparamsError.
-    from transformers import AutoConfig
-
-    from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
+    from transformers import AutoConfig  # a few seconds: only when needed
 
     if speech:
         check_ssl_source(source)
@@ -259,11 +250,11 @@ def check_overrides(hparams_file, overrides):
     >>> check_overrides(str(path), "batch_size: abc")
     Traceback (most recent call last):
     ...
-    emoshare_sb.training.hparams.HparamsError: --batch_size expects an integer (the YAML has 8), got 'abc'
+    emoshare_sb.utils.errors.HparamsError: --batch_size expects an integer (the YAML has 8), got 'abc'
     >>> check_overrides(str(path), {"batchsize": 4})
     Traceback (most recent call last):
     ...
-    emoshare_sb.training.hparams.HparamsError: --batchsize is not a key of ...h.yaml; did you mean --batch_size?
+    emoshare_sb.utils.errors.HparamsError: --batchsize is not a key of ...h.yaml; did you mean --batch_size?
     """
     if not overrides:
         return
@@ -317,7 +308,7 @@ def check_encoder_width(encoder, width, width_key="encoder_dim"):
     >>> check_encoder_width(FbankFrontEnd(n_mels=40), 80)
     Traceback (most recent call last):
     ...
-    emoshare_sb.training.hparams.HparamsError: The encoder (FbankFrontEnd) outputs 40-dim features but encoder_dim is 80: set --encoder_dim auto (or 40)
+    emoshare_sb.utils.errors.HparamsError: The encoder (FbankFrontEnd) outputs 40-dim features but encoder_dim is 80: set --encoder_dim auto (or 40)
     """
     actual = encoder.output_size
     if actual != width:

@@ -26,7 +26,7 @@ import ruamel.yaml
 import torch
 from hyperpyyaml import resolve_references
 
-from emoshare_sb.training.hparams import UserError
+from emoshare_sb.utils.errors import UserError
 
 
 class RunStartError(UserError):

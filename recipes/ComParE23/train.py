@@ -53,7 +53,6 @@ from emoshare_sb.training.cli_help import print_help_if_asked
 from emoshare_sb.training.distributed import start_process_group
 from emoshare_sb.training.feature_cache import FeatureCache, to_encoder_layout
 from emoshare_sb.training.hparams import (
-    HparamsError,
     check_encoder_width,
     exit_on_user_error,
     load_hparams,
@@ -61,6 +60,7 @@ from emoshare_sb.training.hparams import (
 )
 from emoshare_sb.training.run_checks import check_train_batches
 from emoshare_sb.training.run_guards import RunStart
+from emoshare_sb.utils.errors import HparamsError
 from emoshare_sb.utils.io import write_csv, write_results_json
 
 logger = get_logger(__name__)

@@ -49,13 +49,10 @@ from emoshare_sb.data.msp_podcast import MSP_CLASS_CODES, MSP_CLASS_NAMES
 from emoshare_sb.metrics.classification import averaged_scores, best_classes
 from emoshare_sb.metrics.regression import ccc_per_column
 from emoshare_sb.training.cli_help import print_help_if_asked
-from emoshare_sb.training.hparams import (
-    HparamsError,
-    exit_on_user_error,
-    load_hparams,
-)
+from emoshare_sb.training.hparams import exit_on_user_error, load_hparams
 from emoshare_sb.training.linear_models import class_scores, select_on_devel
 from emoshare_sb.training.run_guards import RunStart
+from emoshare_sb.utils.errors import HparamsError
 from emoshare_sb.utils.io import atomic_write, write_results_json
 
 logger = get_logger(__name__)

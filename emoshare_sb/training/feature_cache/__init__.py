@@ -74,7 +74,6 @@ from emoshare_sb.training.feature_cache.extraction import (
     split_chunks,
 )
 from emoshare_sb.training.feature_cache.fingerprint import (
-    audio_signature,
     encoder_fingerprint,
     frames_for_samples,
     state_dict_sha256,
@@ -89,7 +88,6 @@ __all__ = [
     "FORMAT_VERSION",
     "CachedFeatures",
     "FeatureCache",
-    "audio_signature",
     "default_batch_seconds",
     "encode_batch",
     "encode_clips",

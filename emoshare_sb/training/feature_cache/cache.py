@@ -16,12 +16,12 @@ import torch
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.audio import SAMPLE_RATE
+from emoshare_sb.data.files import audio_signature
 from emoshare_sb.training.feature_cache.building import (
     STORAGE_DTYPES,
     CacheBuilder,
 )
 from emoshare_sb.training.feature_cache.fingerprint import (
-    audio_signature,
     cache_settings,
     conv_layout,
     frames_for_samples,

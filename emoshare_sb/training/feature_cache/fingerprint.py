@@ -16,7 +16,6 @@ Authors
 
 import hashlib
 import json
-import os
 
 import torch
 
@@ -187,34 +186,6 @@ def encoder_fingerprint(encoder, encoder_id=None):
         "weights_sha256": state_dict_sha256(encoder),
         "options": options,
         "id": encoder_id,
-    }
-
-
-def audio_signature(path):
-    """``{"path", "size", "mtime_ns"}`` of an audio file: changes when it does.
-
-    Arguments
-    ---------
-    path : str
-        The audio file.
-
-    Returns
-    -------
-    dict
-        Absolute path, size in bytes and modification time in nanoseconds.
-
-    Example
-    -------
-    >>> path = getfixture("tmpdir") / "a.wav"
-    >>> _ = path.write_binary(b"1234")
-    >>> audio_signature(str(path))["size"]
-    4
-    """
-    stat = os.stat(path)
-    return {
-        "path": os.path.abspath(path),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
     }
 
 

@@ -39,7 +39,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 
-from emoshare_sb.training.feature_cache.fingerprint import audio_signature
+from emoshare_sb.data.files import audio_signature
 from emoshare_sb.utils.io import atomic_write, write_json
 
 # shard-r<rank>-<builder>-<n>.json; "shard-r<rank>-<n>" is the older naming.
