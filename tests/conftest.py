@@ -156,6 +156,45 @@ def recipe_row_command(row, output_folder):
     return command
 
 
+def run_row_with(hparams_file, output_folder, *flags, timeout=600):
+    """Runs the recipe row of ``hparams_file`` into ``output_folder``, with
+    ``flags`` (``--name=value``) replacing the row's flags of the same names.
+
+    Returns the finished process, whatever its exit status (for tests of
+    refusals); one thread, offline, this checkout's package imported.
+    """
+    row = recipe_rows()[recipe_row_id(hparams_file)]
+    names = {flag.split("=")[0] for flag in flags}
+    row_flags = [
+        flag
+        for flag in shlex.split(row["test_debug_flags"])
+        if flag.split("=")[0] not in names
+    ]
+    script = REPO / row["Script_file"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO}:{script.parent}",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            hparams_file,
+            *row_flags,
+            *flags,
+            "--device=cpu",
+            f"--output_folder={output_folder}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def recipe_samples():
     """The encoders, corpora and manifests the recipe rows point at (made once)."""

@@ -3,8 +3,6 @@ upstream, late fusion of the two streams, and the IEMOCAP recipe's checks of
 its ``inputs``."""
 
 import csv
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,9 +13,8 @@ from emoshare_sb.lobes.text import TranscriptEncoder
 from emoshare_sb.nnet.aggregators import ECAPAAggregator
 from emoshare_sb.synthetic.encoders import make_tiny_text_model
 from emoshare_sb.training.hparams import resolve_encoder_widths
-from tests.conftest import REPO, recipe_row_id, recipe_rows
+from tests.conftest import run_row_with
 
-RECIPE = "recipes/IEMOCAP/train.py"
 TEXT_YAML = "hparams/iemocap_exp10_bert_ecapa.yaml"
 WORDS = ["i", "am", "so", "sad", "today", "okay"]
 
@@ -83,31 +80,8 @@ def test_text_dim_auto_reads_the_text_models_width(bert, tmp_path):
 
 
 def run_text_recipe(tmp_path, *flags):
-    """Runs experiment 10's row with ``flags`` added; the finished process."""
-    import shlex
-
-    row = recipe_rows()[recipe_row_id(TEXT_YAML)]
-    names = {flag.split("=")[0] for flag in flags}
-    row_flags = [
-        f
-        for f in shlex.split(row["test_debug_flags"])
-        if f.split("=")[0] not in names
-    ]
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / RECIPE),
-            str(REPO / TEXT_YAML),
-            *row_flags,
-            *flags,
-            f"--output_folder={tmp_path / 'out'}",
-            "--device=cpu",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """Runs experiment 10's row with ``flags``; the finished process."""
+    return run_row_with(TEXT_YAML, tmp_path / "out", *flags)
 
 
 def test_text_inputs_without_transcripts_are_one_line(recipe_samples, tmp_path):

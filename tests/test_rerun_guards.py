@@ -4,14 +4,11 @@ checkpoints, a results.json) and IEMOCAP's cross-validation folder (its
 hyperparams.yaml above the folds) are guarded as the SSL recipes are."""
 
 import os
-import shlex
-import subprocess
-import sys
 
 import pytest
 
 from emoshare_sb.training.run_guards import FolderLock
-from tests.conftest import REPO, recipe_row_id, recipe_rows
+from tests.conftest import run_row_with
 
 OPENSMILE_YAMLS = (
     "hparams/opensmile_ridge.yaml",
@@ -19,41 +16,6 @@ OPENSMILE_YAMLS = (
     "hparams/iemocap_opensmile_svm.yaml",
 )
 IEMOCAP_YAML = "hparams/iemocap_exp9_fbank_ecapa.yaml"
-
-
-def run_row_with(hparams_file, output_folder, *flags):
-    """Runs the row of ``hparams_file`` into ``output_folder``, ``flags``
-    replacing the row's flags of the same names; the finished process."""
-    row = recipe_rows()[recipe_row_id(hparams_file)]
-    names = {flag.split("=")[0] for flag in flags}
-    row_flags = [
-        flag
-        for flag in shlex.split(row["test_debug_flags"])
-        if flag.split("=")[0] not in names
-    ]
-    script = REPO / row["Script_file"]
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{REPO}:{script.parent}",
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            hparams_file,
-            *row_flags,
-            *flags,
-            "--device=cpu",
-            f"--output_folder={output_folder}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def folder_bytes(folder):
