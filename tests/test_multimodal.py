@@ -3,6 +3,7 @@ upstream, late fusion of the two streams, and the IEMOCAP recipe's checks of
 its ``inputs``."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -12,8 +13,9 @@ from emoshare_sb.lobes.multimodal import LateFusion, SpeechTextEncoder
 from emoshare_sb.lobes.text import TranscriptEncoder
 from emoshare_sb.nnet.aggregators import ECAPAAggregator
 from emoshare_sb.synthetic.encoders import make_tiny_text_model
+from emoshare_sb.synthetic.iemocap import TRANSCRIPT_WORDS, make_iemocap_corpus
 from emoshare_sb.training.hparams import resolve_encoder_widths
-from tests.conftest import run_row_with
+from tests.conftest import run_recipe, run_row_with
 
 TEXT_YAML = "hparams/iemocap_exp10_bert_ecapa.yaml"
 WORDS = ["i", "am", "so", "sad", "today", "okay"]
@@ -115,3 +117,36 @@ def test_unknown_inputs_are_one_line(recipe_samples, tmp_path):
         in (process.stderr)
     )
     assert "Traceback" not in process.stderr
+
+
+def test_the_text_pipeline_learns_the_words_tied_to_each_class(tmp_path):
+    """Stage 1 of experiments 10-11 (BERT fine-tuned, mean pooling, linear)
+    learns what the synthetic transcripts carry: half of the utterances hold
+    a word of their class (``EMOTION_WORDS``). This checks the text path end
+    to end (transcripts -> manifests -> tokens -> trained BERT), not that it
+    recognises emotion: the BERT is tiny and random, the words synthetic.
+    Measured here: test UA 70.6 % after 12 epochs (chance 25 %)."""
+    corpus = make_iemocap_corpus(
+        str(tmp_path / "IEMOCAP"), utterances_per_dialog=40, seed=1
+    )
+    bert = make_tiny_text_model(
+        str(tmp_path / "bert"), TRANSCRIPT_WORDS, hidden_size=32
+    )
+    output = tmp_path / "out"
+    run_recipe(
+        "recipes/IEMOCAP/train.py",
+        "hparams/iemocap_bert_mean.yaml",
+        f"--data_folder={corpus}",
+        f"--text_source={bert}",
+        "--test_sessions=[1]",
+        "--number_of_epochs=12",
+        "--lr=0.001",
+        "--encoder_lr=0.001",  # a random BERT, not a pretrained one
+        "--batch_size=16",
+        "--num_workers=0",
+        f"--output_folder={output}",
+        "--device=cpu",
+    )
+    results = json.loads((output / "results.json").read_text())
+    test_ua = results["averaged"]["per_fold"]["1"]["ua"]
+    assert test_ua > 0.45, test_ua  # 4 classes: chance is 0.25
