@@ -31,7 +31,6 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from speechbrain.utils.logger import get_logger
 
 from emoshare_sb.data.errors import DataPrepError
-from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
 from emoshare_sb.utils.errors import HparamsError, UserError
 
 logger = get_logger(__name__)
@@ -188,7 +187,11 @@ def encoder_width(source, cache_dir=None, speech=True):
     ... )
     40
     """
-    from transformers import AutoConfig  # a few seconds: only when needed
+    # Imported when needed: the HuggingFace stack takes seconds to import,
+    # and checking options or overrides needs none of it.
+    from transformers import AutoConfig
+
+    from emoshare_sb.lobes.ssl import check_ssl_source, explain_load_errors
 
     if speech:
         check_ssl_source(source)
